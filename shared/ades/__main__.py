@@ -1,0 +1,5 @@
+"""`python -m ades` runs the CLI."""
+
+from .cli import run
+
+run()

@@ -1,0 +1,186 @@
+"""Ranked full-text search over experiences, with filters and match explanations.
+
+One API over two engines: FTS5 with bm25 on SQLite, a weighted tsvector with a GIN index and
+ts_rank_cd on PostgreSQL. Queries are reduced to plain words before they reach either
+engine, so no user input is ever interpreted as query syntax. All words must match; when
+that finds nothing, any word may match (and the result says so).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .storage import Store
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+MAX_QUERY_WORDS = 12
+# bm25 column weights: title, message, paths, functions, patterns, tags.
+_BM25 = "bm25(experience_fts, 10.0, 3.0, 2.0, 2.0, 4.0, 4.0)"
+_FIELDS = ("title", "message", "paths", "functions", "patterns", "tags")
+
+
+class SearchError(ValueError):
+    """The search request is invalid (empty query, bad filter); the message says why."""
+
+
+@dataclass
+class SearchFilters:
+    """Optional restrictions on which experiences a search may return."""
+
+    repo: str | None = None
+    category: str | None = None
+    language: str | None = None
+    author: str | None = None
+    path_prefix: str | None = None
+    since: int | None = None
+    until: int | None = None
+
+
+@dataclass
+class SearchResult:
+    """One matching experience, why it matched, and where it comes from."""
+
+    commit: str
+    score: float
+    title: str
+    repository: str
+    category: str
+    author: str
+    author_email: str
+    date: int
+    problem: str
+    solution: str
+    languages: list[str]
+    tags: list[str]
+    patterns: list[str]
+    snippet: str
+    matched: dict[str, list[str]] = field(default_factory=dict)
+    why: str = ""
+    match_mode: str = "all"
+    links: dict[str, list[str]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view."""
+        return asdict(self)
+
+
+def query_words(text: str) -> list[str]:
+    """The words of a query as the engines will see them (lowercased, bounded)."""
+    return [w.lower() for w in _WORD.findall(text or "")][:MAX_QUERY_WORDS]
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _filter_sql(filters: SearchFilters) -> tuple[str, list[Any]]:
+    clauses, params = [], []
+    if filters.repo:
+        clauses.append("r.name = ?")
+        params.append(filters.repo)
+    if filters.category:
+        clauses.append("e.category = ?")
+        params.append(filters.category)
+    if filters.language:
+        clauses.append("(',' || e.languages || ',') LIKE ? ESCAPE '\\'")
+        params.append(f"%,{_escape_like(filters.language.lower())},%")
+    if filters.author:
+        clauses.append("(LOWER(e.author_email) = ? OR LOWER(e.author_name) LIKE ? ESCAPE '\\')")
+        params += [filters.author.lower(), f"%{_escape_like(filters.author.lower())}%"]
+    if filters.path_prefix:
+        clauses.append("EXISTS (SELECT 1 FROM file_changes fc WHERE fc.commit_id = e.commit_id "
+                       "AND fc.path LIKE ? ESCAPE '\\')")
+        params.append(_escape_like(filters.path_prefix) + "%")
+    if filters.since is not None:
+        clauses.append("e.authored_at >= ?")
+        params.append(int(filters.since))
+    if filters.until is not None:
+        clauses.append("e.authored_at <= ?")
+        params.append(int(filters.until))
+    return "".join(f" AND {c}" for c in clauses), params
+
+
+_SELECT = ("SELECT c.hash, {score}, e.title, r.name, e.category, e.author_name, e.author_email, "
+           "e.authored_at, e.problem, e.solution, e.languages, e.tags, e.patterns, e.message, "
+           "e.paths, e.functions, e.links ")
+
+
+def _run(store: Store, words: list[str], mode: str, filters: SearchFilters, limit: int,
+         offset: int) -> list[tuple]:
+    where, params = _filter_sql(filters)
+    if store.dialect == "sqlite":
+        joiner = " AND " if mode == "all" else " OR "
+        match = joiner.join(f'"{w}"' for w in words)
+        sql = (_SELECT.format(score=f"-{_BM25}") +
+               "FROM experience_fts JOIN experiences e ON e.id = experience_fts.rowid "
+               "JOIN repositories r ON r.id = e.repo_id JOIN commits c ON c.id = e.commit_id "
+               f"WHERE experience_fts MATCH ?{where} ORDER BY {_BM25} LIMIT ? OFFSET ?")
+        return store.query(sql, [match, *params, limit, offset])
+    joiner = " " if mode == "all" else " or "
+    sql = ("WITH q AS (SELECT websearch_to_tsquery('english', ?) AS query) " +
+           _SELECT.format(score="ts_rank_cd(e.search_vector, q.query, 1)") +
+           "FROM q, experiences e JOIN repositories r ON r.id = e.repo_id "
+           "JOIN commits c ON c.id = e.commit_id "
+           f"WHERE e.search_vector @@ q.query{where} "
+           "ORDER BY ts_rank_cd(e.search_vector, q.query, 1) DESC, e.authored_at DESC "
+           "LIMIT ? OFFSET ?")
+    return store.query(sql, [joiner.join(words), *params, limit, offset])
+
+
+def _stem(word: str) -> str:
+    return word[: max(4, len(word) - 2)] if len(word) > 4 else word
+
+
+def _explain(words: list[str], texts: dict[str, str]) -> dict[str, list[str]]:
+    matched: dict[str, list[str]] = {}
+    for name, text in texts.items():
+        tokens = {t.lower() for t in _WORD.findall(text.replace("_", " "))}
+        hits = [w for w in words if any(t.startswith(_stem(w)) for t in tokens)]
+        if hits:
+            matched[name] = hits
+    return matched
+
+
+def _snippet(message: str, words: list[str], width: int = 160) -> str:
+    lower = message.lower()
+    positions = [lower.find(_stem(w)) for w in words]
+    positions = [p for p in positions if p >= 0]
+    start = max(0, min(positions) - width // 3) if positions else 0
+    text = " ".join(message[start:start + width].split())
+    return ("…" if start else "") + text + ("…" if start + width < len(message) else "")
+
+
+def search_experiences(store: Store, query: str, filters: SearchFilters | None = None, *,
+                       limit: int = 10, offset: int = 0) -> list[SearchResult]:
+    """Experiences matching `query`, best first, each explaining which fields matched."""
+    words = query_words(query)
+    if not words:
+        raise SearchError("the query has no words to search for")
+    if not 1 <= limit <= 100:
+        raise SearchError("limit must be between 1 and 100")
+    if offset < 0:
+        raise SearchError("offset must not be negative")
+    filters = filters or SearchFilters()
+    mode = "all"
+    rows = _run(store, words, mode, filters, limit, offset)
+    if not rows and len(words) > 1 and offset == 0:
+        mode = "any"
+        rows = _run(store, words, mode, filters, limit, offset)
+    results = []
+    for (hash_, score, title, repo, category, author, email, date, problem, solution, languages,
+         tags, patterns, message, paths, functions, links) in rows:
+        matched = _explain(words, {"title": title, "message": message, "paths": paths,
+                                   "functions": functions, "patterns": patterns, "tags": tags})
+        why = "; ".join(f"{name}: {', '.join(hits)}" for name, hits in matched.items())
+        results.append(SearchResult(
+            commit=hash_, score=round(float(score), 4), title=title, repository=repo,
+            category=category, author=author, author_email=email, date=date, problem=problem,
+            solution=solution, languages=[x for x in languages.split(",") if x],
+            tags=[x for x in tags.split(",") if x], patterns=[x for x in patterns.split(",") if x],
+            snippet=_snippet(message, words), matched=matched,
+            why=(why or "stemmed match") + ("" if mode == "all" else " (matched some words)"),
+            match_mode=mode, links=json.loads(links)))
+    return results
