@@ -12,7 +12,6 @@ import os
 import uuid
 
 import pytest
-
 from pgserver import postgres_admin_url
 
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from gitrepos import RepoBuilder
-
 from ades.mining.gitlog import GitLogError, parse_diff_git_path, parse_log, stream_commits
 from ades.mining.gitrepo import reachable_commits
+from gitrepos import RepoBuilder
 
 
 @pytest.mark.parametrize(("header", "path"), [

@@ -10,12 +10,11 @@ import sys
 import time
 
 import pytest
-from gitrepos import make_linear_repo
-from history_snapshot import snapshot_history
-
 from ades.storage import open_store
 from ades.storage.locks import repository_lock
 from ades.storage.repositories import register_repository
+from gitrepos import make_linear_repo
+from history_snapshot import snapshot_history
 
 
 def _database_url(env: dict[str, str]) -> str:
@@ -30,9 +29,13 @@ def _ingest(repo, env, **kwargs):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
 
 
+# Above ades.mining.ingest.PARALLEL_THRESHOLD, so the worker-process path is killed too.
+COMMITS = 6000
+
+
 @pytest.fixture(scope="module")
 def linear_repo(tmp_path_factory):
-    return make_linear_repo(tmp_path_factory.mktemp("linear") / "repo", commits=3000)
+    return make_linear_repo(tmp_path_factory.mktemp("linear") / "repo", commits=COMMITS)
 
 
 @pytest.fixture(scope="module")
@@ -46,24 +49,54 @@ def clean_snapshot(linear_repo, tmp_path_factory):
         return snapshot_history(store, "r")
 
 
+def _stored(url: str) -> int:
+    try:
+        with open_store(url, migrate=False) as store:
+            return store.query_one("SELECT COUNT(*) FROM commits")[0]
+    except Exception:  # the database or its tables may not exist yet
+        return 0
+
+
+def _kill_when(proc, url: str, target: int, jitter: float) -> bool:
+    """SIGKILL `proc` once `target` commits are stored (plus a random delay); False if it
+    finished first."""
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and time.monotonic() < deadline:
+        if _stored(url) >= target:
+            time.sleep(jitter)
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                return True
+            return False
+        time.sleep(0.01)
+    return False
+
+
 def test_kill_9_at_random_moments_then_rerun_equals_a_clean_ingest(
         linear_repo, clean_snapshot, ades_env):
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
     env = {**ades_env, "GAIT_INGEST_BATCH_SIZE": "40"}
-    kills = 0
+    url = _database_url(ades_env)
+    kills = []
+    # One kill before anything can be stored, then kills at random points of the history.
+    proc = _ingest(linear_repo, env)
+    time.sleep(rng.uniform(0.0, 0.3))
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
     for _ in range(4):
+        stored = _stored(url)
+        target = stored + rng.randint(1, max(1, (COMMITS - stored) // 3))
         proc = _ingest(linear_repo, env)
-        time.sleep(rng.uniform(0.4, 2.5))
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
-            kills += 1
+        if _kill_when(proc, url, target, rng.uniform(0.0, 0.05)):
+            kills.append(_stored(url))
         proc.communicate(timeout=60)
     proc = _ingest(linear_repo, env)
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, f"seed={seed}: {err.decode()}"
-    assert kills >= 1, f"seed={seed}: the ingest finished before any kill; the test proved nothing"
-    with open_store(_database_url(ades_env)) as store:
+    assert len(kills) >= 3, f"seed={seed}: only {len(kills)} kills landed mid-ingest"
+    assert 0 < kills[0] < COMMITS, f"seed={seed}: kills at {kills}"
+    with open_store(url) as store:
         snap = snapshot_history(store, "r")
     for table, rows in clean_snapshot.items():
         if table.startswith("search_index") and table not in snap:

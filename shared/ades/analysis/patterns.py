@@ -1,9 +1,13 @@
 """Named code-pattern detectors run over the added lines of each changed file.
 
 Each detector is one precompiled regular expression. Ingestion calls `detect_patterns`
-for every changed file of every commit, so the rules here are strict:
+for every changed file of every commit, so the regexes follow a few rules:
 
-- one `regex.search` per applicable detector per file, no per-line Python loops;
+- one `regex.search` per applicable detector per file, no per-line Python loops, and
+  none at all when the text lacks every one of the detector's `keywords`;
+- alternatives are grouped behind one shared anchor (`_words`: a word boundary,
+  `_lines`: a line start) so each branch begins with a literal the engine can reject
+  in one comparison; ten `\\b...` branches tested at every position are ten times slower;
 - a line start is written `^[ \\t]*`, never `^\\s*`, because `\\s` would also eat blank
   lines and report the match on the wrong line;
 - spans across lines are bounded (`_gap`, `_lines_unless`) so a miss costs at most a
@@ -37,8 +41,6 @@ _APP_LANGUAGES = _PYTHON | _GO | _JS | _JVM | frozenset({"ruby", "php", "csharp"
 # A line end that tolerates CRLF files: `$` alone would fail before a trailing '\r'.
 _EOL = r"[ \t\r]*$"
 _NL = r"[ \t\r]*\n"
-# Names that mark a retry counter in backoff arithmetic.
-_ATTEMPT = r"(?:\w+\.)?(?:attempt|retr|tries\b|try|fail)\w*"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,16 @@ class PatternDetector:
     languages: frozenset[str]
     regex: re.Pattern[str]
     keywords: tuple[str, ...] = ()
+
+
+def _words(*alternatives: str) -> str:
+    """Alternatives that each start at a word boundary."""
+    return rf"\b(?:{'|'.join(alternatives)})"
+
+
+def _lines(*alternatives: str) -> str:
+    """Alternatives that each start a line, after any indentation."""
+    return rf"^[ \t]*(?:{'|'.join(alternatives)})"
 
 
 def _gap(max_chars: int) -> str:
@@ -95,11 +107,18 @@ def _detector(
     return PatternDetector(name, title, description, languages, regex, keywords)
 
 
+# Names that mark a retry counter in backoff arithmetic, and the variables that hold delays.
+_ATTEMPT = r"(?:\w+\.)?(?:attempt|retr|tries\b|try|fail)\w*"
+_DELAY = r"(?:backoff|delay|wait|sleep|interval)\w*"
 _GO_STATEMENT = r"^[ \t]*go[ \t]+(?:func\b|[\w.]+\()"
 _MAKE_CHANNEL = r"\bmake\([ \t]*(?:<-[ \t]*)?chan\b"
 _SQL_BEGIN = r"(?:BEGIN(?:[ \t]+(?:TRANSACTION|WORK))?[ \t]*|START[ \t]+TRANSACTION[^;\n]*);"
 _SQL_PLACEHOLDER = r"(?:%s|%\(\w+\)s|\?|:\w+)"
 _DOLLAR_PLACEHOLDER = r"(?:\$\d|\?)"
+_BEAN_VALIDATION = (
+    r"@(?:Valid|Validated|NotNull|NotBlank|NotEmpty|Size|Min|Max|Email|Pattern|Positive"
+    r"|PositiveOrZero)\b"
+)
 
 PATTERNS: tuple[PatternDetector, ...] = (
     # --- Resilience -----------------------------------------------------------------------
@@ -108,16 +127,17 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Retry with backoff",
         "Retries a failing operation with a growing (usually exponential) delay.",
         _PYTHON | _GO | _JS | _JVM,
+        _words(
+            r"wait_(?:random_)?exponential(?:_jitter)?[ \t]*\(",
+            rf"{_DELAY}[ \t]*\*=[ \t]*(?:\d|\w*(?:factor|multiplier))",
+            rf"{_DELAY}[ \t]*=[ \t]*(?:min\([ \t]*)?{_DELAY}[ \t]*\*[ \t]*\d",
+            rf"2(?:\.0)? ?\*\*[ \t]*\(?[ \t]*{_ATTEMPT}",
+            rf"(?:Math\.pow|math\.Pow|pow)\([ \t]*2(?:\.0)?[ \t]*,[ \t]*(?:float64\()?{_ATTEMPT}",
+            rf"1 ?<<[ \t]*(?:uint\w*\()?[ \t]*{_ATTEMPT}",
+            r"backoff\.(?:NewExponentialBackOff|Retry|RetryNotify|WithMaxRetries)\b",
+            r"ExponentialBackOff",
+        ),
         r"@backoff\.on_(?:exception|predicate)\b",
-        r"\bwait_(?:random_)?exponential(?:_jitter)?[ \t]*\(",
-        r"\b(?:backoff|delay|wait|sleep|interval)\w*[ \t]*\*=[ \t]*(?:\d|\w*(?:factor|multiplier))",
-        r"\b(?:backoff|delay|wait|sleep|interval)\w*[ \t]*=[ \t]*(?:min\([ \t]*)?"
-        r"(?:backoff|delay|wait|sleep|interval)\w*[ \t]*\*[ \t]*\d",
-        rf"\b2(?:\.0)? ?\*\*[ \t]*\(?[ \t]*{_ATTEMPT}",
-        rf"\b(?:Math\.pow|math\.Pow|pow)\([ \t]*2(?:\.0)?[ \t]*,[ \t]*(?:float64\()?{_ATTEMPT}",
-        rf"\b1 ?<<[ \t]*(?:uint\w*\()?[ \t]*{_ATTEMPT}",
-        r"\bbackoff\.(?:NewExponentialBackOff|Retry|RetryNotify|WithMaxRetries)\b",
-        r"\bExponentialBackOff\w*\b",
         r"@Retryable\([^\n]*\bbackoff[ \t]*=",
         keywords=(
             "backoff",
@@ -133,18 +153,20 @@ PATTERNS: tuple[PatternDetector, ...] = (
             "pow(",
             "1<<",
             "1 <<",
-        ),
+        ),  # fmt: skip
     ),
     _detector(
         "http_client_timeout",
         "HTTP client timeout",
         "Outbound HTTP calls carry an explicit timeout instead of waiting forever.",
         _PYTHON | _GO | _JS | _JVM,
-        r"\b(?:requests|httpx|session|client)\.(?:get|post|put|patch|delete|head|request)"
-        r"\((?:[^\n]*?|[^()]{0,400}?)\btimeout[ \t]*=",
-        r"\bhttpx\.(?:Async)?Client\((?:[^\n]*?|[^()]{0,400}?)\btimeout[ \t]*=",
-        r"\bhttp\.Client[ \t]*\{[^}]{0,400}?\bTimeout[ \t]*:",
-        r"\bAbortSignal\.timeout\(",
+        _words(
+            r"(?:requests|httpx|session|client)\.(?:get|post|put|patch|delete|head|request)"
+            r"\((?:[^\n]*?|[^()]{0,400}?)\btimeout[ \t]*=",
+            r"httpx\.(?:Async)?Client\((?:[^\n]*?|[^()]{0,400}?)\btimeout[ \t]*=",
+            r"http\.Client[ \t]*\{[^}]{0,400}?\bTimeout[ \t]*:",
+            r"AbortSignal\.timeout\(",
+        ),
         r"\.(?:connectTimeout|readTimeout|callTimeout|setConnectTimeout|setReadTimeout)\(",
         keywords=("timeout",),
     ),
@@ -153,13 +175,17 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Rate limiting",
         "Caps how often a caller may hit an operation (limiter, token bucket, throttle).",
         _PYTHON | _GO | _JS | _JVM | frozenset({"ruby"}),
-        r"\brate\.NewLimiter\(",
-        r"\bRateLimiter(?:\.create|\.of)?[ \t]*\(",
-        r"^[ \t]*@(?:\w+\.)?(?:limiter\.limit|RateLimiter|ratelimit|rate_limit(?:ed)?|"
-        r"sleep_and_retry|limits)\b",
-        r"\brateLimit[ \t]*\(",
-        r"\b\w*[lL]imiter\.(?:Wait|Allow|Reserve|limit|acquire|try_?acquire|tryAcquire|hit)\w*\(",
-        r"\bTokenBucket\w*\(",
+        _words(
+            r"rate\.NewLimiter\(",
+            r"RateLimiter(?:\.create|\.of)?[ \t]*\(",
+            r"rateLimit[ \t]*\(",
+            r"TokenBucket\w*\(",
+        ),
+        _lines(
+            r"@(?:\w+\.)?(?:limiter\.limit|RateLimiter|ratelimit|rate_limit(?:ed)?|"
+            r"sleep_and_retry|limits)\b",
+        ),
+        r"[lL]imiter\.(?:Wait|Allow|Reserve|limit|acquire|try_?acquire|tryAcquire|hit)\w*\(",
         keywords=("limit", "sleep_and_retry", "tokenbucket"),
     ),
     _detector(
@@ -167,12 +193,14 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Feature flag",
         "Gates behaviour behind a runtime feature flag or toggle service.",
         _APP_LANGUAGES,
-        r"(?i:\b(?:is_?)?feature_?(?:flag_?)?(?:enabled|active|on)\??[ \t]*\()",
-        r"\bflag_is_active[ \t]*\(",
-        r"(?i:\b\w*(?:client|unleash|flipper|flags?|features?|toggles?)\."
+        _words(
+            r"(?i:(?:is_?)?feature_?(?:flag_?)?(?:enabled|active|on)\??[ \t]*\()",
+            r"flag_is_active[ \t]*\(",
+        ),
+        r"(?i:(?:client|unleash|flipper|flags?|features?|toggles?)\."
         r"(?:variation|bool_?variation|is_?enabled|enabled\?|is_?on|is_?active|get_?treatment)"
         r"\w*[ \t]*\()",
-        r"\bFlipper\.enabled\?",
+        r"Flipper\.enabled\?",
         keywords=("feature", "variation", "enabled", "is_on", "ison", "active", "treatment"),
     ),
     # --- Python ----------------------------------------------------------------------------
@@ -181,9 +209,11 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Context manager",
         "Scoped resource handling with `with ... as`, @contextmanager or __enter__/__exit__.",
         _PYTHON,
-        r"^[ \t]*(?:async[ \t]+)?with[ \t]+[^\n]+?[ \t]as[ \t]+\w",
-        r"^[ \t]*@(?:contextlib\.)?(?:async)?contextmanager\b",
-        r"^[ \t]*(?:async[ \t]+)?def[ \t]+__a?enter__[ \t]*\(",
+        _lines(
+            r"(?:async[ \t]+)?with[ \t]+[^\n]+?[ \t]as[ \t]+\w",
+            r"@(?:contextlib\.)?(?:async)?contextmanager\b",
+            r"(?:async[ \t]+)?def[ \t]+__a?enter__[ \t]*\(",
+        ),
         keywords=("with", "contextmanager", "enter__"),
     ),
     _detector(
@@ -191,8 +221,10 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Dataclass",
         "Declares a record type with @dataclass or attrs.",
         _PYTHON,
-        r"^[ \t]*@(?:dataclasses\.)?dataclass\b",
-        r"^[ \t]*@attrs?\.(?:s|attrs|define|frozen|mutable)\b",
+        _lines(
+            r"@(?:dataclasses\.)?dataclass\b",
+            r"@attrs?\.(?:s|attrs|define|frozen|mutable)\b",
+        ),
         keywords=("dataclass", "@attr"),
     ),
     _detector(
@@ -200,10 +232,12 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Type hints",
         "Annotates function parameters or return values with types.",
         _PYTHON,
-        r"^[ \t]*(?:async[ \t]+)?def[ \t]+\w+[ \t]*\([^\n]*\)[ \t]*->[ \t]*[^\n:]+:",
-        r"^[ \t]*\)[ \t]*->[ \t]*[^\n:]+:" + _EOL,
-        r"^[ \t]*(?:async[ \t]+)?def[ \t]+\w+[ \t]*\([^\n)]*?\b\w+[ \t]*:[ \t]*[A-Za-z_][\w.]*"
-        r"(?:\[|[ \t]*[,=)|])",
+        _lines(
+            r"(?:async[ \t]+)?def[ \t]+\w+[ \t]*\([^\n]*\)[ \t]*->[ \t]*[^\n:]+:",
+            r"\)[ \t]*->[ \t]*[^\n:]+:" + _EOL,
+            r"(?:async[ \t]+)?def[ \t]+\w+[ \t]*\([^\n)]*?\b\w+[ \t]*:[ \t]*[A-Za-z_][\w.]*"
+            r"(?:\[|[ \t]*[,=)|])",
+        ),
         keywords=("->", "def"),
     ),
     _detector(
@@ -211,8 +245,10 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Typing protocol",
         "Structural types: typing.Protocol, TypedDict, NamedTuple or Generic classes.",
         _PYTHON,
-        r"^[ \t]*class[ \t]+\w+[ \t]*\([^\n)]*\b(?:typing\.)?"
-        r"(?:Protocol\b|TypedDict\b|NamedTuple\b|Generic\[)",
+        _lines(
+            r"class[ \t]+\w+[ \t]*\([^\n)]*\b(?:typing\.)?"
+            r"(?:Protocol\b|TypedDict\b|NamedTuple\b|Generic\[)",
+        ),
         keywords=("protocol", "typeddict", "namedtuple", "generic["),
     ),
     _detector(
@@ -220,10 +256,12 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Decorator definition",
         "Defines a decorator: a function wrapping another, usually with functools.wraps.",
         _PYTHON,
-        r"^[ \t]*@(?:functools\.)?wraps\(",
-        r"^[ \t]*def[ \t]+\w+[ \t]*\([ \t]*(?:func|fn|f|function|method|wrapped|view|handler)\b"
-        r"[^\n]*:" + _NL + r"(?:[ \t]*(?:#|\"\"\"|''')[^\n]*\n)?"
-        r"[ \t]+def[ \t]+\w+[ \t]*\([^\n]*\*args",
+        _lines(
+            r"@(?:functools\.)?wraps\(",
+            r"def[ \t]+\w+[ \t]*\([ \t]*(?:func|fn|f|function|method|wrapped|view|handler)\b"
+            r"[^\n]*:" + _NL + r"(?:[ \t]*(?:#|\"\"\"|''')[^\n]*\n)?"
+            r"[ \t]+def[ \t]+\w+[ \t]*\([^\n]*\*args",
+        ),
         keywords=("wraps(", "*args"),
     ),
     _detector(
@@ -231,9 +269,11 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Caching decorator",
         "Memoizes a function with functools.lru_cache/cache, cachetools or a cache backend.",
         _PYTHON,
-        r"^[ \t]*@(?:functools\.)?(?:lru_cache|cache|cached_property)\b",
-        r"^[ \t]*@(?:cachetools\.)?cached\(",
-        r"^[ \t]*@\w*cache\.(?:cached|memoize)\b",
+        _lines(
+            r"@(?:functools\.)?(?:lru_cache|cache|cached_property)\b",
+            r"@(?:cachetools\.)?cached\(",
+            r"@\w*cache\.(?:cached|memoize)\b",
+        ),
         keywords=("cache",),
     ),
     _detector(
@@ -241,14 +281,19 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Logging setup",
         "Configures logging or creates a named logger instead of printing.",
         _PYTHON | _GO | _JS | _JVM,
-        r"\blogging\.(?:basicConfig|config\.dictConfig|config\.fileConfig)\(",
-        r"\blogging\.getLogger\([ \t]*__name__[ \t]*\)",
-        r"\bstructlog\.configure\(",
-        r"\bslog\.(?:New|SetDefault)\(|\bzap\.New(?:Production|Development)?\(",
-        r"\b(?:logrus|zerolog)\.New\(",
-        r"\b(?:LoggerFactory|Logger|LogManager)\.getLogger\(",
-        r"^[ \t]*@(?:Slf4j|Log4j2?)\b",
-        r"\bwinston\.createLogger\(|\bpino\(|\blog4js\.configure\(",
+        _words(
+            r"logging\.(?:basicConfig|config\.dictConfig|config\.fileConfig)\(",
+            r"logging\.getLogger\([ \t]*__name__[ \t]*\)",
+            r"structlog\.configure\(",
+            r"slog\.(?:New|SetDefault)\(",
+            r"zap\.New(?:Production|Development)?\(",
+            r"(?:logrus|zerolog)\.New\(",
+            r"(?:LoggerFactory|Logger|LogManager)\.getLogger\(",
+            r"winston\.createLogger\(",
+            r"pino\(",
+            r"log4js\.configure\(",
+        ),
+        _lines(r"@(?:Slf4j|Log4j2?)\b"),
         keywords=(
             "logging.",
             "structlog.",
@@ -262,18 +307,24 @@ PATTERNS: tuple[PatternDetector, ...] = (
             "winston.",
             "pino(",
             "log4js.",
-        ),
+        ),  # fmt: skip
     ),
     _detector(
         "async_await",
         "Async/await",
         "Asynchronous code with async functions and await expressions.",
         _PYTHON | _JS | frozenset({"csharp"}),
-        r"^[ \t]*async[ \t]+def[ \t]",
-        r"\basync[ \t]+function\b",
-        r"\basync[ \t]*(?:\([^\n)]*\)|\w+)[ \t]*=>",
-        r"\basync[ \t]+Task\b",
-        r"(?:^|[=(,:!?]|\breturn)[ \t]*await[ \t]+[\w(\[]",
+        _lines(
+            r"async[ \t]+def[ \t]",
+            r"(?:return[ \t]+)?await[ \t]+[\w(\[]",
+        ),
+        _words(
+            r"async[ \t]+function\b",
+            r"async[ \t]*(?:\([^\n)]*\)|\w+)[ \t]*=>",
+            r"async[ \t]+Task\b",
+        ),
+        # An await that yields a value: after an assignment, a call or an arrow.
+        r"[=(,:!?>][ \t]*await[ \t]+[\w(\[]",
         keywords=("async", "await"),
     ),
     _detector(
@@ -281,7 +332,7 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Pytest fixture",
         "Test setup shared through a pytest fixture.",
         _PYTHON,
-        r"^[ \t]*@pytest(?:_asyncio)?\.fixture\b",
+        _lines(r"@pytest(?:_asyncio)?\.fixture\b"),
         keywords=("fixture",),
     ),
     _detector(
@@ -289,17 +340,22 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Mocking in tests",
         "Replaces collaborators with mocks, stubs or spies in tests.",
         _PYTHON | _JS | _JVM | _GO,
-        r"\b(?:mock|unittest\.mock)\.patch(?:\.object|\.dict)?\(",
-        r"^[ \t]*@patch(?:\.object|\.dict)?\(",
-        r"\b(?:Magic|Async)?Mock\(",
-        r"\bmonkeypatch\.(?:setattr|setenv|delattr|setitem)\(",
-        r"\bmocker\.(?:patch|spy|Mock|MagicMock)\b",
-        r"\b(?:jest|vi)\.(?:mock|fn|spyOn)\(",
-        r"\bsinon\.(?:stub|spy|mock|fake)\w*\(",
-        r"\bMockito\.\w+\(",
-        r"^[ \t]*@(?:Mock|MockBean|InjectMocks|Spy)\b",
-        r"\bwhen\([^\n]*\)\.then(?:Return|Throw)\(",
-        r"\bgomock\.NewController\(|\bmockk(?:<[^\n>]*>)?\(",
+        _words(
+            r"(?:mock|unittest\.mock)\.patch(?:\.object|\.dict)?\(",
+            r"(?:MagicMock|AsyncMock|Mock)\(",
+            r"monkeypatch\.(?:setattr|setenv|delattr|setitem)\(",
+            r"mocker\.(?:patch|spy|Mock|MagicMock)\b",
+            r"(?:jest|vi)\.(?:mock|fn|spyOn)\(",
+            r"sinon\.(?:stub|spy|mock|fake)\w*\(",
+            r"Mockito\.\w+\(",
+            r"when\([^\n]*\)\.then(?:Return|Throw)\(",
+            r"gomock\.NewController\(",
+            r"mockk(?:<[^\n>]*>)?\(",
+        ),
+        _lines(
+            r"@patch(?:\.object|\.dict)?\(",
+            r"@(?:Mock|MockBean|InjectMocks|Spy)\b",
+        ),
         keywords=("mock", "patch", "jest.", "vi.", "sinon.", "@spy", ").then"),
     ),
     _detector(
@@ -307,23 +363,28 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Input validation",
         "Validates input against a declared schema or constraint annotations.",
         _PYTHON | _JS | _JVM | _GO,
-        r"^[ \t]*class[ \t]+\w+[ \t]*\([^\n)]*\b(?:BaseModel|Schema|ModelSchema|Serializer|"
-        r"ModelSerializer|FlaskForm)\)",
-        r"^[ \t]*@(?:field_|model_|root_)?validator\(",
-        r"^[ \t]*@validates(?:_schema)?\b",
-        r"\bjsonschema\.validate\(",
-        r"\b(?:z|zod)\.(?:object|string|number|array|enum|union)\(",
-        r"\b(?:Joi|joi|yup)\.(?:object|string|number|array)\(",
-        r"(?<![\w@.])@(?:Valid|Validated|NotNull|NotBlank|NotEmpty|Size|Min|Max|Email|Pattern|"
-        r"Positive|PositiveOrZero)\b",
-        r"\bvalidate:\"[^\"\n]+\"",
-        r"\bvalidator\.New\(",
+        _lines(
+            r"class[ \t]+\w+[ \t]*\([^\n)]*\b(?:BaseModel|Schema|ModelSchema|Serializer|"
+            r"ModelSerializer|FlaskForm)\)",
+            r"@(?:field_|model_|root_)?validator\(",
+            r"@validates(?:_schema)?\b",
+            _BEAN_VALIDATION,
+        ),
+        _words(
+            r"jsonschema\.validate\(",
+            r"(?:z|zod)\.(?:object|string|number|array|enum|union)\(",
+            r"(?:Joi|joi|yup)\.(?:object|string|number|array)\(",
+            r"validate:\"[^\"\n]+\"",
+            r"validator\.New\(",
+        ),
+        # Bean Validation annotations on parameters, e.g. `create(@Valid @RequestBody X x)`.
+        r"[ \t(,]" + _BEAN_VALIDATION,
         keywords=(
             "basemodel",
             "schema",
             "serializer",
             "flaskform",
-            "validat",
+            "valid",
             "z.",
             "zod.",
             "joi.",
@@ -337,7 +398,7 @@ PATTERNS: tuple[PatternDetector, ...] = (
             "@email",
             "@pattern",
             "@positive",
-        ),
+        ),  # fmt: skip
     ),
     # --- Databases and SQL -----------------------------------------------------------------
     _detector(
@@ -355,7 +416,6 @@ PATTERNS: tuple[PatternDetector, ...] = (
         + "|"
         + _literal_with("'", r"[^'\n]", _SQL_PLACEHOLDER)
         + r")\s*,\s*[\w(\[{]",
-        r"\bPreparedStatement\b|\.prepareStatement[ \t]*\(",
         # Go database/sql with $n or ? placeholders and arguments.
         r"\.(?:Query|QueryRow|Exec)(?:Context)?\([ \t]*(?:ctx\w*[ \t]*,[ \t]*)?(?:"
         + _literal_with('"', r'[^"\n]', _DOLLAR_PLACEHOLDER)
@@ -370,7 +430,9 @@ PATTERNS: tuple[PatternDetector, ...] = (
         + "|"
         + _literal_with("`", r"[^`{]", _DOLLAR_PLACEHOLDER)
         + r")\s*,\s*\[",
-        r"->prepare\(|\bbind_param\(",
+        r"\.prepareStatement[ \t]*\(",
+        r"->prepare\(",
+        _words(r"PreparedStatement\b", r"bind_param\("),
         keywords=("exec", "prepare", "query", "bind_param"),
     ),
     _detector(
@@ -378,10 +440,14 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Index creation",
         "Creates a database index (CREATE [UNIQUE] INDEX [CONCURRENTLY], migration helpers).",
         _SQL_HOSTS,
-        r"(?i:\bCREATE[ \t]+(?:UNIQUE[ \t]+)?INDEX(?:[ \t]+CONCURRENTLY)?"
-        r"(?:[ \t]+IF[ \t]+NOT[ \t]+EXISTS)?(?:[ \t]+[\w.\"]+)?\s+ON\s+(?:ONLY\s+)?[\w.\"]+"
-        r"\s*(?:USING\s+\w+\s*)?\()",
-        r"\bop\.create_index\(|\badd_index[ \t]+:|\bmodels\.Index\(",
+        _words(
+            r"(?i:CREATE[ \t]+(?:UNIQUE[ \t]+)?INDEX(?:[ \t]+CONCURRENTLY)?"
+            r"(?:[ \t]+IF[ \t]+NOT[ \t]+EXISTS)?(?:[ \t]+[\w.\"]+)?\s+ON\s+(?:ONLY\s+)?[\w.\"]+"
+            r"\s*(?:USING\s+\w+\s*)?\()",
+            r"op\.create_index\(",
+            r"add_index[ \t]+:",
+            r"models\.Index\(",
+        ),
         keywords=("index",),
     ),
     _detector(
@@ -392,17 +458,19 @@ PATTERNS: tuple[PatternDetector, ...] = (
         rf"^[ \t]*{_SQL_BEGIN}(?:[^\n]*?\b|[^\n]*\n"
         + _lines_unless(rf"[ \t]*{_SQL_BEGIN}", 2000)
         + r"[ \t]*)COMMIT\b",
-        flags=re.IGNORECASE,
         keywords=("commit",),
+        flags=re.IGNORECASE,
     ),
     _detector(
         "sql_foreign_key",
         "Foreign key",
         "Declares a foreign-key constraint between tables.",
         _SQL | _PYTHON,
-        r"(?i:\bFOREIGN[ \t]+KEY[ \t]*\(|\bREFERENCES[ \t]+[\w.\"]+"
-        r"(?:[ \t]*\(|[ \t]+ON[ \t]+(?:DELETE|UPDATE)\b))",
-        r"\bForeignKey(?:Constraint)?\(",
+        _words(
+            r"(?i:FOREIGN[ \t]+KEY[ \t]*\(|REFERENCES[ \t]+[\w.\"]+"
+            r"(?:[ \t]*\(|[ \t]+ON[ \t]+(?:DELETE|UPDATE)\b))",
+            r"ForeignKey(?:Constraint)?\(",
+        ),
         keywords=("foreign", "references"),
     ),
     _detector(
@@ -410,9 +478,12 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Migration adds a column",
         "A schema migration that adds a column to an existing table.",
         _SQL | _PYTHON | frozenset({"ruby"}),
-        r"(?i:\bALTER\s+TABLE\s+(?:IF\s+EXISTS\s+)?(?:ONLY\s+)?[\w.\"]+\s+ADD\s+(?:COLUMN\b|"
-        r"(?!CONSTRAINT\b|PRIMARY\b|FOREIGN\b|UNIQUE\b|CHECK\b|INDEX\b|KEY\b|EXCLUDE\b)\w))",
-        r"\bop\.add_column\(|\badd_column[ \t]+:",
+        _words(
+            r"(?i:ALTER\s+TABLE\s+(?:IF\s+EXISTS\s+)?(?:ONLY\s+)?[\w.\"]+\s+ADD\s+(?:COLUMN\b|"
+            r"(?!CONSTRAINT\b|PRIMARY\b|FOREIGN\b|UNIQUE\b|CHECK\b|INDEX\b|KEY\b|EXCLUDE\b)\w))",
+            r"op\.add_column\(",
+            r"add_column[ \t]+:",
+        ),
         keywords=("alter", "add_column"),
     ),
     _detector(
@@ -420,8 +491,11 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Upsert",
         "Inserts or updates in one statement (ON CONFLICT, ON DUPLICATE KEY, MERGE).",
         _SQL_HOSTS,
-        r"(?i:\bON\s+CONFLICT\b[^;]{0,300}?\bDO\s+(?:UPDATE|NOTHING)\b"
-        r"|\bON\s+DUPLICATE\s+KEY\s+UPDATE\b|^[ \t]*MERGE\s+INTO\b)",
+        _words(
+            r"(?i:ON\s+CONFLICT\b[^;]{0,300}?\bDO\s+(?:UPDATE|NOTHING)\b"
+            r"|ON\s+DUPLICATE\s+KEY\s+UPDATE\b)",
+        ),
+        _lines(r"(?i:MERGE\s+INTO)\b"),
         keywords=("conflict", "duplicate", "merge"),
     ),
     # --- Go --------------------------------------------------------------------------------
@@ -430,11 +504,13 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Error wrapping",
         "Adds context to an error while keeping the cause (%w, errors.Wrap, raise from).",
         _GO | _PYTHON | _JVM,
-        r"\bfmt\.Errorf\([^\n]*%w",
-        r"\berrors\.(?:Wrap|Wrapf|WithMessage|WithMessagef|WithStack)\(",
-        r"^[ \t]*raise[ \t]+[\w.]+(?:\([^\n]*\))?[ \t]+from[ \t]+(?!None\b)\w",
-        r"\bthrow[ \t]+(?:new[ \t]+)?\w+(?:Exception|Error)\([^\n]*,[ \t]*"
-        r"(?:e|ex|exc|err|error|cause|t|throwable)[ \t]*\)",
+        _words(
+            r"fmt\.Errorf\([^\n]*%w",
+            r"errors\.(?:Wrap|Wrapf|WithMessage|WithMessagef|WithStack)\(",
+            r"throw[ \t]+(?:new[ \t]+)?\w+(?:Exception|Error)\([^\n]*,[ \t]*"
+            r"(?:e|ex|exc|err|error|cause|t|throwable)[ \t]*\)",
+        ),
+        _lines(r"raise[ \t]+[\w.]+(?:\([^\n]*\))?[ \t]+from[ \t]+(?!None\b)\w"),
         keywords=("%w", "errors.", "raise", "throw"),
     ),
     _detector(
@@ -455,8 +531,10 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Select with timeout or cancellation",
         "A select that also waits on ctx.Done() or a timer so it cannot block forever.",
         _GO,
-        r"^[ \t]*case[ \t]+(?:\w+(?:[ \t]*,[ \t]*\w+)?[ \t]*:?=[ \t]*)?<-[ \t]*"
-        r"(?:[\w.]+\.Done\(\)|time\.After\(|\w*[tT]imer\w*\.C\b)",
+        _lines(
+            r"case[ \t]+(?:\w+(?:[ \t]*,[ \t]*\w+)?[ \t]*:?=[ \t]*)?<-[ \t]*"
+            r"(?:[\w.]+\.Done\(\)|time\.After\(|\w*[tT]imer\w*\.C\b)",
+        ),
         keywords=("<-",),
     ),
     _detector(
@@ -464,7 +542,7 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Context with timeout",
         "Bounds work with context.WithTimeout / WithDeadline.",
         _GO,
-        r"\bcontext\.With(?:Timeout|Deadline)(?:Cause)?\(",
+        _words(r"context\.With(?:Timeout|Deadline)(?:Cause)?\("),
         keywords=("context.with",),
     ),
     _detector(
@@ -472,8 +550,10 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Deferred cleanup",
         "Releases a resource with defer right after acquiring it.",
         _GO,
-        r"^[ \t]*defer[ \t]+(?:func\(\)[ \t]*\{|cancel\(\)|[\w.]+\."
-        r"(?:Close|Unlock|RUnlock|Done|Stop|Rollback|Cancel|Flush|Release|Sync)\(\))",
+        _lines(
+            r"defer[ \t]+(?:func\(\)[ \t]*\{|cancel\(\)|[\w.]+\."
+            r"(?:Close|Unlock|RUnlock|Done|Stop|Rollback|Cancel|Flush|Release|Sync)\(\))",
+        ),
         keywords=("defer",),
     ),
     _detector(
@@ -481,7 +561,7 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "WaitGroup / errgroup",
         "Waits for a group of goroutines with sync.WaitGroup or errgroup.",
         _GO,
-        r"\bsync\.WaitGroup\b|\berrgroup\.(?:WithContext\(|Group\b)",
+        _words(r"sync\.WaitGroup\b", r"errgroup\.(?:WithContext\(|Group\b)"),
         keywords=("waitgroup", "errgroup."),
     ),
     # --- JavaScript / TypeScript -----------------------------------------------------------
@@ -490,9 +570,12 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "React hook",
         "Uses or defines a React hook (useState, useEffect, custom use* hooks).",
         _JS,
-        r"(?<![\w.$])use[A-Z]\w*[ \t]*(?:<[^\n<>()]*>)?\(",
-        r"\bReact\.use[A-Z]\w*\(",
-        r"\b(?:const|let|function)[ \t]+use[A-Z]\w*\b",
+        _words(
+            # A hook call, but not a method such as `config.useCache(...)`.
+            r"use(?<![.$]use)[A-Z]\w*[ \t]*(?:<[^\n<>()]*>)?\(",
+            r"React\.use[A-Z]\w*\(",
+            r"(?:const|let|function)[ \t]+use[A-Z]\w*\b",
+        ),
         keywords=("use",),
     ),
     _detector(
@@ -500,7 +583,7 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Concurrent promises",
         "Runs promises concurrently with Promise.all / allSettled / race / any.",
         _JS,
-        r"\bPromise\.(?:all|allSettled|race|any)\(",
+        _words(r"Promise\.(?:all|allSettled|race|any)\("),
         keywords=("promise.",),
     ),
     # --- Java ------------------------------------------------------------------------------
@@ -509,7 +592,9 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Try-with-resources",
         "Java try-with-resources closing an AutoCloseable automatically.",
         frozenset({"java"}),
-        r"\btry[ \t]*\([ \t]*(?:final[ \t]+)?[\w.<>,?\[\]]+(?:<[^\n>]*>)?[ \t]+\w+[ \t]*=",
+        _words(
+            r"try[ \t]*\([ \t]*(?:final[ \t]+)?[\w.<>,?\[\]]+(?:<[^\n>]*>)?[ \t]+\w+[ \t]*=",
+        ),
         keywords=("try",),
     ),
     _detector(
@@ -517,8 +602,10 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Optional",
         "Represents an absent value with java.util.Optional instead of null.",
         _JVM,
-        r"\bOptional[ \t]*\.[ \t]*(?:ofNullable|of|empty)[ \t]*\(",
-        r"\bOptional<",
+        _words(
+            r"Optional[ \t]*\.[ \t]*(?:ofNullable|of|empty)[ \t]*\(",
+            r"Optional<",
+        ),
         r"\.(?:orElse|orElseGet|orElseThrow|ifPresent|ifPresentOrElse)\(",
         keywords=("optional", ".orelse", ".ifpresent"),
     ),
@@ -529,9 +616,11 @@ PATTERNS: tuple[PatternDetector, ...] = (
         _JVM,
         r"\.stream\(\)\s*\.(?:map|filter|flatMap|collect|sorted|forEach|reduce|mapTo\w+|"
         r"anyMatch|allMatch|noneMatch|distinct|limit|count|findFirst|findAny)\(",
-        r"\bCollectors\.\w+\(",
-        r"\b(?:Stream|IntStream|LongStream)\.(?:of|range|rangeClosed|iterate|generate|concat)\(",
-        r"\bArrays\.stream\(",
+        _words(
+            r"Collectors\.\w+\(",
+            r"(?:Stream|IntStream|LongStream)\.(?:of|range|rangeClosed|iterate|generate|concat)\(",
+            r"Arrays\.stream\(",
+        ),
         keywords=("stream.", ".stream(", "collectors."),
     ),
     _detector(
@@ -539,9 +628,11 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Spring annotations",
         "Spring components, injection, request mappings and transactions.",
         _JVM,
-        r"^[ \t]*@(?:RestController|Controller|Service|Repository|Component|Configuration|Bean|"
-        r"Autowired|(?:Get|Post|Put|Delete|Patch|Request)Mapping|SpringBootApplication|"
-        r"Transactional|ConfigurationProperties)\b",
+        _lines(
+            r"@(?:RestController|Controller|Service|Repository|Component|Configuration|Bean|"
+            r"Autowired|(?:Get|Post|Put|Delete|Patch|Request)Mapping|SpringBootApplication|"
+            r"Transactional|ConfigurationProperties)\b",
+        ),
         keywords=(
             "@restcontroller",
             "@controller",
@@ -554,7 +645,7 @@ PATTERNS: tuple[PatternDetector, ...] = (
             "mapping",
             "@springbootapplication",
             "@transactional",
-        ),
+        ),  # fmt: skip
     ),
     # --- C / C++ ---------------------------------------------------------------------------
     _detector(
@@ -562,8 +653,10 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Smart pointers (RAII)",
         "Owns heap objects with unique_ptr/shared_ptr instead of raw new/delete.",
         frozenset({"cpp"}),
-        r"\bstd::(?:unique_ptr|shared_ptr|weak_ptr|make_unique|make_shared)\b",
-        r"(?<![\w:])(?:make_unique|make_shared|unique_ptr|shared_ptr)[ \t]*<",
+        _words(
+            r"std::(?:unique_ptr|shared_ptr|weak_ptr|make_unique|make_shared)\b",
+            r"(?:make_unique|make_shared|unique_ptr|shared_ptr)[ \t]*<",
+        ),
         keywords=("_ptr", "make_unique", "make_shared"),
     ),
     _detector(
@@ -571,13 +664,18 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Mutex locking",
         "Guards shared state with a scoped or explicitly released lock.",
         _C_FAMILY | _GO | _JVM | _PYTHON | frozenset({"rust", "csharp"}),
-        r"\bstd::(?:lock_guard|unique_lock|scoped_lock|shared_lock)\b",
-        r"\bpthread_(?:mutex|rwlock|spin)_(?:lock|rdlock|wrlock|trylock)\(",
+        _words(
+            r"std::(?:lock_guard|unique_lock|scoped_lock|shared_lock)\b",
+            r"pthread_(?:mutex|rwlock|spin)_(?:lock|rdlock|wrlock|trylock)\(",
+            r"synchronized[ \t]*\(",
+            r"Reentrant(?:ReadWrite)?Lock\b",
+        ),
         r"\.R?Lock\(\)" + _NL + r"[ \t]*defer[ \t]+[\w.]+\.R?Unlock\(\)",
-        r"\bsynchronized[ \t]*\(|\bReentrant(?:ReadWrite)?Lock\b",
         r"\.lock\(\)\.(?:unwrap|expect)\(",
-        r"^[ \t]*(?:async[ \t]+)?with[ \t]+[\w.]*(?:lock|mutex|semaphore)\w*(?:\(\))?[ \t]*:",
-        r"^[ \t]*lock[ \t]*\([ \t]*[\w.]+[ \t]*\)",
+        _lines(
+            r"(?:async[ \t]+)?with[ \t]+[\w.]*(?:lock|mutex|semaphore)\w*(?:\(\))?[ \t]*:",
+            r"lock[ \t]*\([ \t]*[\w.]+[ \t]*\)",
+        ),
         keywords=("lock", "mutex", "semaphore", "synchronized"),
     ),
     _detector(
@@ -598,8 +696,10 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Bounded string copy",
         "Uses length-bounded string functions (snprintf, strlcpy, strncpy) over unbounded ones.",
         _C_FAMILY,
-        r"\b(?:snprintf|vsnprintf|strncpy|strlcpy|strlcat|strncat|strcpy_s|strncpy_s|memcpy_s)"
-        r"[ \t]*\(",
+        _words(
+            r"(?:snprintf|vsnprintf|strncpy|strlcpy|strlcat|strncat|strcpy_s|strncpy_s|memcpy_s)"
+            r"[ \t]*\(",
+        ),
         keywords=("snprintf", "strn", "strl", "cpy_s"),
     ),
     # --- Shell -----------------------------------------------------------------------------
@@ -608,8 +708,10 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Shell strict mode",
         "Stops a script on the first error (set -e / set -euo pipefail).",
         _SHELL | _DOCKER | _YAML,
-        r"^[ \t]*(?:RUN[ \t]+)?set[ \t]+(?:-[a-zA-Z]*e[a-zA-Z]*\b|-o[ \t]+errexit\b)",
-        r"^[ \t]*SHELL[ \t]*\[[^\n]*\"pipefail\"",
+        _lines(
+            r"(?:RUN[ \t]+)?set[ \t]+(?:-[a-zA-Z]*e[a-zA-Z]*\b|-o[ \t]+errexit\b)",
+            r"SHELL[ \t]*\[[^\n]*\"pipefail\"",
+        ),
         keywords=("set", "pipefail"),
     ),
     _detector(
@@ -617,7 +719,7 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Trap cleanup",
         "Registers a trap that cleans up when the script exits or is interrupted.",
         _SHELL,
-        r"^[ \t]*trap[ \t]+(?!-[ \t]|''|\"\")[^\n]*?[ \t](?:SIG)?(?:EXIT|ERR|INT|TERM|HUP|0)\b",
+        _lines(r"trap[ \t]+(?!-[ \t]|''|\"\")[^\n]*?[ \t](?:SIG)?(?:EXIT|ERR|INT|TERM|HUP|0)\b"),
         keywords=("trap",),
     ),
     _detector(
@@ -625,8 +727,11 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Secure temporary file",
         "Creates temporary files with mktemp / tempfile instead of predictable names.",
         _SHELL | _PYTHON,
-        r"\$\([ \t]*mktemp\b|^[ \t]*mktemp[ \t]",
-        r"\btempfile\.(?:mkstemp|mkdtemp|NamedTemporaryFile|TemporaryDirectory|TemporaryFile)\(",
+        r"\$\([ \t]*mktemp\b",
+        _lines(r"mktemp[ \t]"),
+        _words(
+            r"tempfile\.(?:mkstemp|mkdtemp|NamedTemporaryFile|TemporaryDirectory|TemporaryFile)\(",
+        ),
         keywords=("mktemp", "tempfile."),
     ),
     # --- Containers ------------------------------------------------------------------------
@@ -635,21 +740,24 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Multi-stage build",
         "A Dockerfile that builds in one named stage and copies results into a slim one.",
         _DOCKER,
+        # The gap ends at the next FROM of any kind, so it stays short in real files.
         r"^[ \t]*FROM[ \t]+(?:--platform=\S+[ \t]+)?\S+[ \t]+AS[ \t]+[\w.-]+"
         + _gap(20000)
         + r"^[ \t]*FROM[ \t]+\S",
-        r"^[ \t]*COPY[ \t]+(?:--\w+=\S+[ \t]+)*?--from=",
-        flags=re.IGNORECASE,
+        _lines(r"COPY[ \t]+(?:--\w+=\S+[ \t]+)*?--from="),
         keywords=("from",),
+        flags=re.IGNORECASE,
     ),
     _detector(
         "non_root_container",
         "Non-root container",
         "Runs the container as an unprivileged user (USER, runAsNonRoot, runAsUser).",
         _DOCKER | _YAML,
-        r"^[ \t]*(?i:USER)[ \t]+(?!(?:root|0)(?::\S*)?" + _EOL + r")\S",
-        r"^[ \t]*runAsNonRoot:[ \t]*true\b",
-        r"^[ \t]*runAsUser:[ \t]*[1-9]",
+        _lines(
+            r"(?i:USER)[ \t]+(?!(?:root|0)(?::\S*)?" + _EOL + r")\S",
+            r"runAsNonRoot:[ \t]*true\b",
+            r"runAsUser:[ \t]*[1-9]",
+        ),
         keywords=("user", "runasnonroot"),
     ),
     _detector(
@@ -657,8 +765,10 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Container health check",
         "Declares how the platform can tell the container is healthy.",
         _DOCKER | _YAML,
-        r"^[ \t]*(?i:HEALTHCHECK)[ \t]+(?!(?i:NONE)\b)\S",
-        r"^[ \t]*healthcheck:" + _NL + r"[ \t]+(?:test|interval):",
+        _lines(
+            r"(?i:HEALTHCHECK)[ \t]+(?!(?i:NONE)\b)\S",
+            r"healthcheck:" + _NL + r"[ \t]+(?:test|interval):",
+        ),
         keywords=("healthcheck",),
     ),
     _detector(
@@ -666,8 +776,10 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Pinned image digest",
         "Pins a base or deployed image by sha256 digest rather than a movable tag.",
         _DOCKER | _YAML,
-        r"^[ \t]*(?i:FROM)[ \t]+(?:--platform=\S+[ \t]+)?[^\s@]+@sha256:[0-9a-f]{64}\b",
-        r"^[ \t]*(?:-[ \t]+)?image:[ \t]*[\"']?[^\s@\"']+@sha256:[0-9a-f]{64}\b",
+        _lines(
+            r"(?i:FROM)[ \t]+(?:--platform=\S+[ \t]+)?[^\s@]+@sha256:[0-9a-f]{64}\b",
+            r"(?:-[ \t]+)?image:[ \t]*[\"']?[^\s@\"']+@sha256:[0-9a-f]{64}\b",
+        ),
         keywords=("@sha256:",),
     ),
     _detector(
@@ -675,10 +787,12 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Package cache cleanup",
         "Keeps image layers small: no recommends, no package caches left behind.",
         _DOCKER | _SHELL,
-        r"\brm[ \t]+-(?:rf|fr|r)[ \t]+/var/lib/apt/lists",
-        r"\bapt-get[ \t][^\n]*--no-install-recommends\b",
-        r"\bapk[ \t]+add[ \t][^\n]*--no-cache\b",
-        r"\bpip3?[ \t]+install[ \t][^\n]*--no-cache-dir\b",
+        _words(
+            r"rm[ \t]+-(?:rf|fr|r)[ \t]+/var/lib/apt/lists",
+            r"apt-get[ \t][^\n]*--no-install-recommends\b",
+            r"apk[ \t]+add[ \t][^\n]*--no-cache\b",
+            r"pip3?[ \t]+install[ \t][^\n]*--no-cache-dir\b",
+        ),
         keywords=("/var/lib/apt/lists", "--no-install-recommends", "--no-cache"),
     ),
     # --- Kubernetes and CI -----------------------------------------------------------------
@@ -687,7 +801,7 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Kubernetes probes",
         "Liveness, readiness or startup probes on a container.",
         _YAML,
-        r"^[ \t]*(?:livenessProbe|readinessProbe|startupProbe):",
+        _lines(r"(?:livenessProbe|readinessProbe|startupProbe):"),
         keywords=("probe:",),
     ),
     _detector(
@@ -704,7 +818,7 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Container security context",
         "Hardens a pod: read-only root filesystem, no privilege escalation, dropped capabilities.",
         _YAML,
-        r"^[ \t]*(?:readOnlyRootFilesystem:[ \t]*true|allowPrivilegeEscalation:[ \t]*false)\b",
+        _lines(r"(?:readOnlyRootFilesystem:[ \t]*true|allowPrivilegeEscalation:[ \t]*false)\b"),
         r"^(?P<indent>[ \t]*)drop:[ \t]*(?:\[[ \t]*[\"']?ALL\b|"
         + _NL
         + r"(?P=indent)[ \t]*-[ \t]*[\"']?ALL\b)",
@@ -718,7 +832,7 @@ PATTERNS: tuple[PatternDetector, ...] = (
         r"^(?P<indent>[ \t]*)matrix:[ \t]*(?:#[^\n]*)?"
         + _NL
         + r"(?P=indent)[ \t]+(?:-[ \t]*)?[\w\"'$]",
-        r"^[ \t]*matrix:[ \t]*\$\{\{",
+        _lines(r"matrix:[ \t]*\$\{\{"),
         keywords=("matrix:",),
     ),
     _detector(
@@ -726,8 +840,8 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "CI caching",
         "Caches dependencies between CI runs (actions/cache, setup-* cache, GitLab cache key).",
         _YAML,
-        r"\buses:[ \t]*[\"']?actions/cache(?:/(?:restore|save))?@",
-        r"^[ \t]*cache:[ \t]*[\"']?(?:pip|npm|yarn|pnpm|gradle|maven|sbt|poetry|pipenv)\b",
+        r"uses:[ \t]*[\"']?actions/cache(?:/(?:restore|save))?@",
+        _lines(r"cache:[ \t]*[\"']?(?:pip|npm|yarn|pnpm|gradle|maven|sbt|poetry|pipenv)\b"),
         r"^(?P<indent>[ \t]*)cache:" + _NL + r"(?P=indent)[ \t]+(?:-[ \t]+)?(?:key|paths):",
         keywords=("actions/cache", "cache:"),
     ),
@@ -736,7 +850,7 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Action pinned by SHA",
         "Uses a third-party CI action pinned to a full commit SHA instead of a tag.",
         _YAML,
-        r"^[ \t]*(?:-[ \t]+)?uses:[ \t]*[\"']?[\w.-]+/[\w./-]+@[0-9a-f]{40}\b",
+        _lines(r"(?:-[ \t]+)?uses:[ \t]*[\"']?[\w.-]+/[\w./-]+@[0-9a-f]{40}\b"),
         keywords=("uses:",),
     ),
     _detector(
@@ -744,10 +858,10 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Explicit CI token permissions",
         "Declares the CI token's permissions explicitly instead of inheriting broad defaults.",
         _YAML,
-        r"^[ \t]*permissions:[ \t]*(?:read-all|\{[^\n}]*\})" + _EOL,
-        r"^[ \t]*permissions:[ \t]*(?:#[^\n]*)?"
-        + _NL
-        + r"[ \t]+[\w-]+:[ \t]*(?:read|write|none)\b",
+        _lines(
+            r"permissions:[ \t]*(?:read-all|\{[^\n}]*\})" + _EOL,
+            r"permissions:[ \t]*(?:#[^\n]*)?" + _NL + r"[ \t]+[\w-]+:[ \t]*(?:read|write|none)\b",
+        ),
         keywords=("permissions:",),
     ),
 )

@@ -11,8 +11,11 @@ difference: nothing is stored twice.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import multiprocessing
+import os
 import queue
-import threading
+import signal
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -22,7 +25,7 @@ from ..storage import Store
 from ..storage.history import prune_commits, stored_hashes, write_commits
 from ..storage.locks import repository_lock
 from ..storage.repositories import Repository, record_ingest, register_repository
-from .gitlog import stream_commits
+from .gitlog import GitLogError, stream_commits
 from .gitrepo import GitRepository, open_repository, reachable_commits
 
 ProgressCallback = Callable[[int, int], None]
@@ -49,69 +52,96 @@ class IngestResult:
         return asdict(self)
 
 
+# Below this many missing commits, one in-process stream beats the cost of starting workers.
+PARALLEL_THRESHOLD = 4000
+
+
 def _shards(hashes: list[str], count: int) -> list[list[str]]:
-    count = max(1, min(count, len(hashes) // 2000 or 1))
     size = -(-len(hashes) // count)
     return [hashes[i:i + size] for i in range(0, len(hashes), size)]
 
 
-def _analysed_batches(repo_path: str, hashes: list[str], shards: int,
-                      batch_size: int) -> Iterator[list[AnalysedCommit]]:
-    """Mine and analyse `hashes`, yielding batches; shards run in parallel threads."""
-    if not hashes:
-        return
-    parts = _shards(hashes, shards)
-    if len(parts) == 1:
-        batch: list[AnalysedCommit] = []
-        for commit in stream_commits(repo_path, parts[0]):
-            batch.append(analyse_commit(commit))
-            if len(batch) >= batch_size:
-                yield batch
-                batch = []
-        if batch:
-            yield batch
-        return
-    out: queue.Queue = queue.Queue(maxsize=4 * len(parts))
-    stop = threading.Event()
-    done = object()
+def _die_with_parent(parent_pid: int) -> None:
+    """Ask the kernel to SIGKILL this process when its parent dies (Linux), so a killed
+    ingest leaves no orphan writing behind the next run's back."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    if os.getppid() != parent_pid:
+        os._exit(1)
 
-    def work(part: list[str]) -> None:
+
+def _ingest_shard(database_url: str, repo_path: str, repo_id: int, hashes: list[str],
+                  batch_size: int, parent_pid: int, events: multiprocessing.Queue) -> None:
+    """Worker process: mine, analyse and store one contiguous shard of the history."""
+    _die_with_parent(parent_pid)
+    from ..storage import open_store
+
+    try:
+        store = open_store(database_url, pool_min=1, pool_max=2, migrate=False)
         try:
-            batch: list[AnalysedCommit] = []
-            for commit in stream_commits(repo_path, part):
-                if stop.is_set():
-                    return
-                batch.append(analyse_commit(commit))
-                if len(batch) >= batch_size:
-                    out.put(batch)
-                    batch = []
-            if batch:
-                out.put(batch)
-        except BaseException as exc:  # re-raised in the consuming thread
-            out.put(exc)
+            for batch in _stream_batches(repo_path, hashes, batch_size):
+                write_commits(store, repo_id, batch)
+                events.put(("progress", len(batch)))
         finally:
-            out.put(done)
+            store.close()
+    except BaseException as exc:  # reported to the parent, which re-raises it
+        events.put(("error", exc))
+    else:
+        events.put(("done", None))
 
-    threads = [threading.Thread(target=work, args=(p,), daemon=True) for p in parts]
-    for t in threads:
-        t.start()
-    running = len(threads)
+
+def _stream_batches(repo_path: str, hashes: list[str],
+                    batch_size: int) -> Iterator[list[AnalysedCommit]]:
+    batch: list[AnalysedCommit] = []
+    for commit in stream_commits(repo_path, hashes):
+        batch.append(analyse_commit(commit))
+        if len(batch) >= batch_size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _ingest_in_workers(store: Store, repo_path: str, repo_id: int, hashes: list[str],
+                       shards: int, batch_size: int, progress: ProgressCallback | None,
+                       should_stop: Callable[[], bool] | None) -> int:
+    """Run one worker process per shard (each with its own git process and database
+    connection: parsing and analysis are CPU-bound Python, so threads would share one core)."""
+    ctx = multiprocessing.get_context("spawn")
+    events = ctx.Queue()
+    workers = [ctx.Process(target=_ingest_shard, daemon=True,
+                           args=(store.database_url, repo_path, repo_id, part, batch_size,
+                                 os.getpid(), events))
+               for part in _shards(hashes, shards)]
+    for w in workers:
+        w.start()
+    done, running = 0, len(workers)
     try:
         while running:
-            item = out.get()
-            if item is done:
-                running -= 1
-            elif isinstance(item, BaseException):
-                raise item
+            try:
+                kind, value = events.get(timeout=1.0)
+            except queue.Empty:
+                if not any(w.is_alive() for w in workers) and events.empty():
+                    raise GitLogError("an ingest worker died unexpectedly") from None
+                continue
+            if kind == "progress":
+                done += value
+                if progress:
+                    progress(done, len(hashes))
+                if should_stop is not None and should_stop():
+                    raise IngestCancelled(f"ingest cancelled after {done} commits")
+            elif kind == "error":
+                raise value
             else:
-                yield item
+                running -= 1
     finally:
-        stop.set()
-        while any(t.is_alive() for t in threads):
-            with contextlib.suppress(queue.Empty):
-                out.get(timeout=0.05)
-        for t in threads:
-            t.join()
+        for w in workers:
+            if w.is_alive():
+                w.terminate()
+            w.join()
+        events.close()
+        events.join_thread()
+    return done
 
 
 def ingest_repository(store: Store, path: str, *, name: str | None = None, url: str | None = None,
@@ -138,13 +168,17 @@ def ingest_repository(store: Store, path: str, *, name: str | None = None, url: 
         done = 0
         if progress:
             progress(0, total)
-        for batch in _analysed_batches(git.path, missing, shards, batch_size):
-            write_commits(store, record.id, batch)
-            done += len(batch)
-            if progress:
-                progress(done, total)
-            if should_stop is not None and should_stop():
-                raise IngestCancelled(f"ingest of {record.name} cancelled after {done} commits")
+        if shards > 1 and total >= PARALLEL_THRESHOLD:
+            done = _ingest_in_workers(store, git.path, record.id, missing, shards, batch_size,
+                                      progress, should_stop)
+        else:
+            for batch in _stream_batches(git.path, missing, batch_size):
+                write_commits(store, record.id, batch)
+                done += len(batch)
+                if progress:
+                    progress(done, total)
+                if should_stop is not None and should_stop():
+                    raise IngestCancelled(f"ingest of {record.name} cancelled after {done} commits")
         seconds = time.monotonic() - started
         record_ingest(store, record.id, head=git.head, branch=git.branch,
                       commit_count=len(reachable), seconds=seconds)

@@ -105,6 +105,11 @@ class PostgresStore(Store):
                 f"cannot connect to PostgreSQL at {redact_url(url)}: {_describe(exc)}") from exc
 
     @property
+    def database_url(self) -> str:
+        """The URL `open_store` takes to reach this database again (e.g. from a worker)."""
+        return self.url
+
+    @property
     def pool(self) -> psycopg_pool.ConnectionPool:
         """The underlying connection pool (for metrics and health checks)."""
         return self._pool

@@ -66,6 +66,11 @@ class SQLiteStore(Store):
         with self._connection():
             pass
 
+    @property
+    def database_url(self) -> str:
+        """The URL `open_store` takes to reach this database again (e.g. from a worker)."""
+        return f"sqlite:///{os.path.abspath(self.path)}"
+
     def _open(self) -> sqlite3.Connection:
         try:
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
