@@ -115,6 +115,7 @@ _MAKE_CHANNEL = r"\bmake\([ \t]*(?:<-[ \t]*)?chan\b"
 _SQL_BEGIN = r"(?:BEGIN(?:[ \t]+(?:TRANSACTION|WORK))?[ \t]*|START[ \t]+TRANSACTION[^;\n]*);"
 _SQL_PLACEHOLDER = r"(?:%s|%\(\w+\)s|\?|:\w+)"
 _DOLLAR_PLACEHOLDER = r"(?:\$\d|\?)"
+_FEATURE_ON = r"[fF]eature_?(?:[fF]lag_?)?(?:[eE]nabled|[aA]ctive|[oO]n)\??[ \t]*\("
 _BEAN_VALIDATION = (
     r"@(?:Valid|Validated|NotNull|NotBlank|NotEmpty|Size|Min|Max|Email|Pattern|Positive"
     r"|PositiveOrZero)\b"
@@ -193,14 +194,16 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Feature flag",
         "Gates behaviour behind a runtime feature flag or toggle service.",
         _APP_LANGUAGES,
+        # Case variants are spelled out: an (?i:) group at the start of a branch makes the
+        # engine try it at every position instead of rejecting on the first character.
         _words(
-            r"(?i:(?:is_?)?feature_?(?:flag_?)?(?:enabled|active|on)\??[ \t]*\()",
+            rf"[iI]s_?{_FEATURE_ON}",
+            _FEATURE_ON,
             r"flag_is_active[ \t]*\(",
         ),
-        r"(?i:(?:client|unleash|flipper|flags?|features?|toggles?)\."
-        r"(?:variation|bool_?variation|is_?enabled|enabled\?|is_?on|is_?active|get_?treatment)"
-        r"\w*[ \t]*\()",
-        r"Flipper\.enabled\?",
+        r"\.(?:[vV]ariation|[bB]ool_?[vV]ariation|get_?[tT]reatment|[gG]et[tT]reatment)\w*[ \t]*\(",
+        r"(?:[cC]lient|[uU]nleash|[fF]lipper|[fF]lags?|[fF]eatures?|[tT]oggles?)\."
+        r"(?:is_?[eE]nabled|[eE]nabled\?|is_?[oO]n|is_?[aA]ctive|Is[eE]nabled|IsOn)\b",
         keywords=("feature", "variation", "enabled", "is_on", "ison", "active", "treatment"),
     ),
     # --- Python ----------------------------------------------------------------------------
@@ -372,8 +375,10 @@ PATTERNS: tuple[PatternDetector, ...] = (
         ),
         _words(
             r"jsonschema\.validate\(",
-            r"(?:z|zod)\.(?:object|string|number|array|enum|union)\(",
-            r"(?:Joi|joi|yup)\.(?:object|string|number|array)\(",
+            r"z\.(?:object|string|number|array|enum|union)\(",
+            r"zod\.(?:object|string|number|array|enum|union)\(",
+            r"[jJ]oi\.(?:object|string|number|array)\(",
+            r"yup\.(?:object|string|number|array)\(",
             r"validate:\"[^\"\n]+\"",
             r"validator\.New\(",
         ),
@@ -518,11 +523,7 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Goroutine with channel",
         "Starts a goroutine and communicates with it over a channel.",
         _GO,
-        _GO_STATEMENT
-        + r"(?:[^\n]*\n"
-        + _lines_unless(r"[ \t]*go[ \t]", 80)
-        + r")?[^\n]*?"
-        + _MAKE_CHANNEL,
+        _GO_STATEMENT + r"(?:[^\n]*\n" + _lines_unless(r"[ \t]*go[ \t]", 80) + r")?[^\n]*?" + _MAKE_CHANNEL,
         _MAKE_CHANNEL + r"[^\n]*\n" + _lines_unless(r"[^\n]*" + _MAKE_CHANNEL, 80) + _GO_STATEMENT,
         keywords=("chan",),
     ),
@@ -829,9 +830,7 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "CI matrix build",
         "Runs one CI job across a matrix of versions or platforms.",
         _YAML,
-        r"^(?P<indent>[ \t]*)matrix:[ \t]*(?:#[^\n]*)?"
-        + _NL
-        + r"(?P=indent)[ \t]+(?:-[ \t]*)?[\w\"'$]",
+        r"^(?P<indent>[ \t]*)matrix:[ \t]*(?:#[^\n]*)?" + _NL + r"(?P=indent)[ \t]+(?:-[ \t]*)?[\w\"'$]",
         _lines(r"matrix:[ \t]*\$\{\{"),
         keywords=("matrix:",),
     ),
