@@ -68,7 +68,8 @@ def test_a_query_without_words_is_rejected(store, query):
         search_experiences(store, query)
 
 
-@pytest.mark.parametrize("query", ['"unbalanced', "a OR", "NEAR(x y)", "col:title", "x*", "-x", "'; DROP TABLE commits; --"])
+@pytest.mark.parametrize("query", ['"unbalanced', "a OR", "NEAR(x y)", "col:title", "x*", "-x",
+                                   "'; DROP TABLE commits; --"])
 def test_query_syntax_in_user_input_is_treated_as_words(store, query):
     search_experiences(store, query)  # no error: operators are never passed through
     assert store.query_one("SELECT COUNT(*) FROM commits")[0] > 0
