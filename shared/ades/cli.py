@@ -128,7 +128,7 @@ def _progress_printer(enabled: bool) -> tuple[Callable[[int, int], None], Callab
 
 
 @main.command()
-@click.argument("path", type=click.Path(file_okay=True, dir_okay=True, path_type=str))
+@click.argument("path")
 @click.option("--name", help="Repository name (default: the directory name).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--progress/--no-progress", default=None,
@@ -136,10 +136,13 @@ def _progress_printer(enabled: bool) -> tuple[Callable[[int, int], None], Callab
 def ingest(path: str, name: str | None, as_json: bool, progress: bool | None) -> None:
     """Ingest (or bring up to date) the history of the git repository at PATH.
 
+    PATH may also be a clone URL (https, ssh, git by default; GAIT_ALLOWED_URL_SCHEMES):
+    it is mirrored under $GAIT_DATA_DIR/repos and fetched again on later runs.
     Safe to interrupt and re-run: stored commits are kept and only new ones are mined.
     """
     from .mining.gitrepo import open_repository
     from .mining.ingest import ingest_repository
+    from .mining.remote import looks_like_url, mirror_repository, name_from_url, validate_clone_url
     from .storage.locks import IngestBusy
 
     if name is not None and not _valid_name(name):
@@ -147,13 +150,23 @@ def ingest(path: str, name: str | None, as_json: bool, progress: bool | None) ->
                        "or '-', not starting with '.' or '-'", EXIT_USAGE)
     show = sys.stderr.isatty() if progress is None else progress
     update, close = _progress_printer(show and not as_json)
+    url = None
     with _user_errors():
         config = _config()
+        if looks_like_url(path):
+            url = path
+            validate_clone_url(url, config.server.allowed_url_schemes)
+            if not config.server.allow_clone_urls:
+                raise CLIError("registering repositories by clone URL is disabled "
+                               "(GAIT_ALLOW_CLONE_URLS)", EXIT_USAGE)
+            name = name or name_from_url(url)
+            path = str(mirror_repository(url, config.data_dir / "repos" / f"{name}.git",
+                                         config.server.allowed_url_schemes))
         repo = open_repository(path)
         store = _open_store(config)
         try:
             result = ingest_repository(
-                store, repo.path, name=name, repo=repo, progress=update,
+                store, repo.path, name=name, url=url, repo=repo, progress=update,
                 batch_size=config.performance.ingest_batch_size,
                 shards=config.performance.ingest_shards)
         except IngestBusy as exc:
