@@ -43,20 +43,40 @@ def applied_versions(store: Store) -> set[int]:
         return set()
 
 
+def _statements(sql: str) -> list[str]:
+    """Split a migration file into statements (they end with ';' at the end of a line)."""
+    lines = [line for line in sql.splitlines() if not line.lstrip().startswith("--")]
+    parts = "\n".join(lines).split(";\n")
+    return [p.strip().rstrip(";") for p in parts if p.strip().rstrip(";").strip()]
+
+
 def upgrade(store: Store) -> list[Migration]:
-    """Apply every pending migration; returns those applied (none when up to date)."""
-    store.executescript(
-        "CREATE TABLE IF NOT EXISTS schema_migrations ("
-        "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL);")
+    """Apply every pending migration; returns those applied (none when up to date).
+
+    Each migration runs in one transaction that first takes the migration lock and then
+    re-checks whether another process applied it meanwhile, so many workers starting at once
+    on a new database apply each migration exactly once.
+    """
+    with store.transaction() as tx:
+        if store.dialect == "postgres":
+            # Concurrent CREATE TABLE IF NOT EXISTS can still collide in PostgreSQL's catalog.
+            tx.execute("SELECT pg_advisory_xact_lock(4644613)")
+        tx.execute("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                   "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)")
     applied = []
     for migration in available_migrations(store.dialect):
         if migration.version in applied_versions(store):
             continue
-        record = (f"INSERT INTO schema_migrations (version, name, applied_at) VALUES "
-                  f"({migration.version}, '{migration.name}', {int(time.time())})"
-                  + (" ON CONFLICT DO NOTHING;" if store.dialect == "postgres" else ";"))
-        lock = ("SELECT pg_advisory_xact_lock(4644613);\n" if store.dialect == "postgres" else "")
-        store.executescript(lock + migration.sql + "\n" + record)
+        with store.transaction() as tx:
+            if store.dialect == "postgres":
+                tx.execute("SELECT pg_advisory_xact_lock(4644613)")
+            # On SQLite the transaction's BEGIN IMMEDIATE already excludes other writers.
+            if tx.fetchall("SELECT 1 FROM schema_migrations WHERE version = ?", (migration.version,)):
+                continue
+            for statement in _statements(migration.sql):
+                tx.cursor.execute(statement)
+            tx.execute("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)",
+                       (migration.version, migration.name, int(time.time())))
         applied.append(migration)
     return applied
 
