@@ -304,6 +304,303 @@ def db_upgrade() -> None:
         click.echo("database schema is up to date")
 
 
+# --------------------------------------------------------------------------- accounts
+
+
+@contextmanager
+def _account_errors() -> Iterator[None]:
+    """`_user_errors`, plus the account errors of `ades.hardening` as one-line errors."""
+    from .hardening.tokens import TokenNotFound
+    from .hardening.users import UserError, UserNotFound
+
+    with _user_errors():
+        try:
+            yield
+        except (UserNotFound, TokenNotFound) as exc:
+            raise CLIError(str(exc), EXIT_NOT_FOUND) from exc
+        except UserError as exc:
+            raise CLIError(str(exc), EXIT_USAGE) from exc
+
+
+@contextmanager
+def _account_store() -> Iterator[Any]:
+    """The configured store (created and migrated if needed), closed afterwards."""
+    with _account_errors():
+        store = _open_store(_config())
+        try:
+            yield store
+        finally:
+            store.close()
+
+
+def _cli_actor() -> str:
+    """How CLI actions are attributed in the audit log: `cli:<login name>`."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no passwd entry, as in some containers
+        return "cli"
+
+
+def _new_password() -> str:
+    """A new password: the first line of stdin when it is not a terminal, else prompted
+    for twice. Checked before anything is written."""
+    from .hardening.users import check_password
+
+    if sys.stdin is not None and not sys.stdin.isatty():
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True,
+                                err=True)
+    with _account_errors():
+        check_password(password)
+    return password
+
+
+def _role(role: str) -> str:
+    from .hardening.users import check_role
+
+    with _account_errors():
+        return check_role(role.strip().lower())
+
+
+def _when(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(timestamp))
+
+
+@main.group()
+def users() -> None:
+    """Manage user accounts (roles: admin, maintainer, viewer)."""
+
+
+@users.command("create")
+@click.argument("name")
+@click.option("--role", required=True, metavar="admin|maintainer|viewer",
+              help="The account's role.")
+def users_create(name: str, role: str) -> None:
+    """Create the account NAME; the password comes from stdin (first line) when stdin is
+    not a terminal, else it is prompted for twice. At least 8 characters."""
+    from .hardening.audit import record_event
+    from .hardening.users import create_user, normalize_username
+
+    role = _role(role)
+    with _account_errors():
+        normalize_username(name)
+    password = _new_password()
+    with _account_store() as store:
+        user = create_user(store, name, password, role)
+        record_event(store, "user.created", _cli_actor(), None,
+                     {"user": user.username, "role": user.role})
+    click.echo(f"created {user.role} {user.username}")
+
+
+@users.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the accounts as JSON.")
+def users_list(as_json: bool) -> None:
+    """List the accounts."""
+    from .hardening.users import list_users
+
+    with _account_store() as store:
+        accounts = list_users(store)
+    if as_json:
+        _emit_json({"users": [u.to_dict() for u in accounts]})
+        return
+    for u in accounts:
+        state = "disabled" if u.disabled else "locked" if u.is_locked() else "active"
+        click.echo(f"{u.username:24s} {u.role:10s} {state:8s} last login {_when(u.last_login_at)}")
+
+
+@users.command("set-role")
+@click.argument("name")
+@click.argument("role", metavar="ROLE")
+def users_set_role(name: str, role: str) -> None:
+    """Give NAME the role ROLE (admin, maintainer or viewer)."""
+    from .hardening.audit import record_event
+    from .hardening.users import set_role
+
+    role = _role(role)
+    with _account_store() as store:
+        user, before = set_role(store, name, role)
+        record_event(store, "user.role_changed", _cli_actor(), None,
+                     {"user": user.username, "from": before, "to": user.role})
+    click.echo(f"{user.username}: {before} -> {user.role}")
+
+
+@users.command("unlock")
+@click.argument("name")
+def users_unlock(name: str) -> None:
+    """Lift the login lockout of NAME and reset its failure count."""
+    from .hardening.lockout import unlock
+
+    with _account_store() as store:
+        user = unlock(store, name, actor=_cli_actor())
+    click.echo(f"unlocked {user.username}")
+
+
+@users.command("set-password")
+@click.argument("name")
+def users_set_password(name: str) -> None:
+    """Set a new password for NAME (read like `users create` does); clears any lockout."""
+    from .hardening.audit import record_event
+    from .hardening.users import require_user, set_password
+
+    with _account_store() as store:
+        require_user(store, name)
+    password = _new_password()
+    with _account_store() as store:
+        user = set_password(store, name, password)
+        record_event(store, "user.password_changed", _cli_actor(), None,
+                     {"user": user.username})
+    click.echo(f"password changed for {user.username}")
+
+
+@users.command("disable")
+@click.argument("name")
+def users_disable(name: str) -> None:
+    """Disable NAME: no more logins, sessions or API tokens until enabled again."""
+    _set_disabled(name, True)
+
+
+@users.command("enable")
+@click.argument("name")
+def users_enable(name: str) -> None:
+    """Re-enable a disabled account."""
+    _set_disabled(name, False)
+
+
+def _set_disabled(name: str, disabled: bool) -> None:
+    from .hardening.audit import record_event
+    from .hardening.users import set_disabled
+
+    with _account_store() as store:
+        user = set_disabled(store, name, disabled)
+        record_event(store, "user.disabled" if disabled else "user.enabled", _cli_actor(),
+                     None, {"user": user.username})
+    click.echo(f"{'disabled' if disabled else 'enabled'} {user.username}")
+
+
+@main.group()
+def tokens() -> None:
+    """Manage API tokens for IDE and MCP clients (scopes: read, write)."""
+
+
+@tokens.command("create")
+@click.option("--user", "username", required=True, help="The user the token acts as.")
+@click.option("--scope", required=True, metavar="read|write",
+              help="read: GET requests only; write: everything the user's role allows.")
+@click.option("--name", help="A label to recognise the token by (default: '<scope> token').")
+def tokens_create(username: str, scope: str, name: str | None) -> None:
+    """Create a token and print only the token itself (it is not shown again)."""
+    from .hardening.audit import record_event
+    from .hardening.tokens import check_scope, create_token
+
+    with _account_errors():
+        check_scope(scope.strip().lower())
+    with _account_store() as store:
+        record, plaintext = create_token(store, username, scope.strip().lower(), name)
+        record_event(store, "token.created", _cli_actor(), None,
+                     {"token_id": record.id, "user": record.username, "scope": record.scope})
+    click.echo(plaintext)
+
+
+@tokens.command("revoke")
+@click.argument("token_id", metavar="ID", type=str)
+def tokens_revoke(token_id: str) -> None:
+    """Revoke the token with id ID (see `ades tokens list`)."""
+    from .hardening.audit import record_event
+    from .hardening.tokens import revoke_token
+
+    if not token_id.isdigit():
+        raise CLIError(f"invalid token id {token_id!r}: expected a number", EXIT_USAGE)
+    with _account_store() as store:
+        record = revoke_token(store, int(token_id))
+        record_event(store, "token.revoked", _cli_actor(), None,
+                     {"token_id": record.id, "user": record.username})
+    click.echo(f"revoked token {record.id} ({record.username}, {record.scope})")
+
+
+@tokens.command("list")
+@click.option("--user", "username", help="Only this user's tokens.")
+@click.option("--json", "as_json", is_flag=True, help="Print the tokens as JSON.")
+def tokens_list(username: str | None, as_json: bool) -> None:
+    """List tokens (never their secret values)."""
+    from .hardening.tokens import list_tokens
+
+    with _account_store() as store:
+        items = list_tokens(store, username)
+    if as_json:
+        _emit_json({"tokens": [t.to_dict() for t in items]})
+        return
+    for t in items:
+        state = f"revoked {_when(t.revoked_at)}" if t.revoked else \
+            f"last used {_when(t.last_used_at)}"
+        click.echo(f"{t.id:5d}  {t.username:20s} {t.scope:5s}  {t.name:24s} {state}")
+
+
+@main.command("audit")
+@click.option("--kind", help="Only this kind of event (a prefix with .*, e.g. 'login.*').")
+@click.option("--actor", help="Only events by this actor.")
+@click.option("--ip", help="Only events from this client address.")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), help="From this date (UTC).")
+@click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the events as JSON.")
+def audit_command(kind: str | None, actor: str | None, ip: str | None, since,
+                  limit: int, as_json: bool) -> None:
+    """Show the security audit log, newest first."""
+    import calendar
+
+    from .hardening.audit import query_events
+
+    since_ts = calendar.timegm(since.timetuple()) if since else None
+    with _account_store() as store:
+        events = query_events(store, kind=kind, actor=actor, ip=ip, since=since_ts,
+                              limit=limit)
+    if as_json:
+        _emit_json({"events": [e.to_dict() for e in events]})
+        return
+    for e in events:
+        detail = json.dumps(e.detail, sort_keys=True, ensure_ascii=False)
+        click.echo(f"{_when(e.at)}  {e.kind:20s} {e.actor or '-':20s} {e.ip or '-':15s} "
+                   f"{detail}")
+
+
+@main.group()
+def ips() -> None:
+    """Client addresses blocked after repeated rate-limit violations."""
+
+
+@ips.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the blocks as JSON.")
+def ips_list(as_json: bool) -> None:
+    """List the addresses blocked right now."""
+    from .hardening.limits import list_blocks
+
+    with _account_store() as store:
+        blocks = list_blocks(store)
+    if as_json:
+        _emit_json({"blocks": [b.to_dict() for b in blocks]})
+        return
+    for b in blocks:
+        click.echo(f"{b.ip:40s} until {_when(b.blocked_until)}  {b.reason}")
+
+
+@ips.command("unblock")
+@click.argument("ip")
+def ips_unblock(ip: str) -> None:
+    """Lift the block on IP (services notice within a few seconds)."""
+    from .hardening.audit import record_event
+    from .hardening.limits import unblock_ip
+
+    with _account_store() as store:
+        if not unblock_ip(store, ip):
+            raise CLIError(f"{ip} is not blocked", EXIT_NOT_FOUND)
+        record_event(store, "ip.unblocked", _cli_actor(), None, {"blocked_ip": ip})
+    click.echo(f"unblocked {ip}")
+
+
 def run() -> None:
     """Entry point: the CLI, with unexpected failures reduced to one line (ADES_DEBUG=1 shows
     the traceback)."""

@@ -1,9 +1,11 @@
 """The audit log: security events (logins, lockouts, role changes, token use, blocked
 requests) recorded in the database and queryable by admins.
 
-Every event has a `kind` (dotted, e.g. `login.failed`), an optional `actor` (the user name
-acting or targeted) and client `ip`, and a JSON `detail` object. Events are only ever
-appended; nothing here updates or deletes them.
+Every event has a `kind` (dotted, e.g. `login.failed`), an optional `actor`, the client
+`ip` and a JSON `detail` object. The actor is whoever acted: the user logging in (or the
+name they tried), the admin changing an account (the account is then `detail.user`), or
+`cli:<login>` for the command line. Request events also carry `detail.method` and
+`detail.path`. Events are only ever appended; nothing here updates or deletes them.
 """
 
 from __future__ import annotations

@@ -187,10 +187,19 @@ def list_users(store: Store) -> list[User]:
             store.query_dicts(f"SELECT {_COLUMNS} FROM users ORDER BY username")]
 
 
-def password_hash_of(store: Store, user_id: int) -> str | None:
-    """The stored hash for `user_id` (kept out of `User` so it is never serialised)."""
-    row = store.query_one("SELECT password_hash FROM users WHERE id = ?", (user_id,))
-    return row[0] if row else None
+def get_user_and_hash(store: Store, username: str) -> tuple[User, str] | None:
+    """The user called `username` and their password hash, or None.
+
+    The hash stays out of `User` so that it can never end up serialised.
+    """
+    if not isinstance(username, str):
+        return None
+    rows = store.query_dicts(f"SELECT {_COLUMNS}, password_hash FROM users WHERE username = ?",
+                             (username.strip().lower(),))
+    if not rows:
+        return None
+    password_hash = rows[0].pop("password_hash")
+    return _user(rows[0]), password_hash
 
 
 def rehash_if_needed(store: Store, user_id: int, password_hash: str, password: str) -> None:
@@ -204,18 +213,13 @@ def rehash_if_needed(store: Store, user_id: int, password_hash: str, password: s
 def set_role(store: Store, username: str, role: str) -> tuple[User, str]:
     """Give `username` a new role; returns the updated user and the previous role.
 
-    Refuses (UserError) to demote the last enabled admin, which would leave nobody able
-    to manage accounts through the web UI.
+    Refuses (UserError) to demote the last enabled admin.
     """
     check_role(role)
     with store.transaction() as tx:
         user = _locked_row(tx, store, username)
-        if user.role == "admin" and role != "admin" and not user.disabled:
-            (admins,) = tx.fetchall(
-                "SELECT COUNT(*) FROM users WHERE role = 'admin' AND disabled = ?", (False,))[0]
-            if admins <= 1:
-                raise UserError(f"{user.username!r} is the last admin; make another user "
-                                "admin first")
+        if role != "admin":
+            _keep_an_admin(tx, store, user)
         tx.execute("UPDATE users SET role = ? WHERE id = ?", (role, user.id))
     updated = get_user_by_id(store, user.id)
     assert updated is not None
@@ -234,11 +238,28 @@ def set_password(store: Store, username: str, password: str) -> User:
 
 
 def set_disabled(store: Store, username: str, disabled: bool) -> User:
-    """Disable (or re-enable) an account; a disabled user cannot log in or use tokens."""
+    """Disable (or re-enable) an account; a disabled user cannot log in or use tokens.
+
+    Refuses (UserError) to disable the last enabled admin.
+    """
     with store.transaction() as tx:
         user = _locked_row(tx, store, username)
+        if disabled:
+            _keep_an_admin(tx, store, user)
         tx.execute("UPDATE users SET disabled = ? WHERE id = ?", (bool(disabled), user.id))
     return require_user(store, user.username)
+
+
+def _keep_an_admin(tx: Any, store: Store, user: User) -> None:
+    """Raise UserError if `user` is the only enabled admin (they are about to stop being
+    one), which would leave nobody able to manage accounts through the web UI."""
+    if user.role != "admin" or user.disabled:
+        return
+    lock = " FOR UPDATE" if store.dialect == "postgres" else ""  # SQLite's lock is global
+    admins = tx.fetchall(f"SELECT id FROM users WHERE role = 'admin' AND disabled = ?{lock}",
+                         (False,))
+    if len(admins) <= 1:
+        raise UserError(f"{user.username!r} is the last admin; make another user admin first")
 
 
 def _locked_row(tx: Any, store: Store, username: str) -> User:

@@ -155,9 +155,10 @@ def _finish_request(response: Any) -> Any:
         state.window.observe(duration, response.status_code)
     level = logging.DEBUG if request.path in QUIET_PATHS else logging.INFO
     if access_log.isEnabledFor(level):
-        access_log.log(level, "request", extra={"fields": {
-            "method": request.method, "path": request.path, "duration": round(duration, 6),
-            "status": response.status_code}})
+        access_log.log(level, "request", extra={
+            "fields": {"method": request.method, "path": request.path,
+                       "duration": round(duration, 6), "status": response.status_code},
+            "request_id": request_id, "client_ip": request.remote_addr})
     state.refresh()
     return response
 

@@ -1,0 +1,104 @@
+"""The chassis under real gunicorn with gevent workers: metrics across workers, the metrics
+port, the request time limit, cooperative database waits, JSON logs and a clean SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from service_runner import http, metric_samples, run_service, stop
+
+TESTS = str(Path(__file__).resolve().parent)
+PROBE_APP = "chassis_app:create_app()"
+
+
+@pytest.fixture
+def service_env(backend, request):
+    if backend == "postgres":
+        return {"GAIT_POSTGRES_URL": request.getfixturevalue("postgres_url")}
+    return {}
+
+
+def _requests_counted(metrics_text, endpoint):
+    return sum(value for labels, value in
+               metric_samples(metrics_text, "flask_http_request_duration_seconds_count")
+               if labels["endpoint"] == endpoint and labels["status"] == "200")
+
+
+def test_metrics_from_two_workers_add_up(tmp_path, service_env):
+    requests = 60
+    with run_service("ui", tmp_path, workers=2, env=service_env) as service:
+        def fetch(_):
+            response = service.get("/api/health/detailed")
+            assert response.status == 200
+            return response.json()["process"]["pid"]
+
+        with ThreadPoolExecutor(max_workers=12) as pool:
+            pids = set(pool.map(fetch, range(requests)))
+        text = service.get("/metrics").body.decode()
+        assert _requests_counted(text, "health.health_detailed") == requests
+        # The same total through the metrics port, whichever worker answers.
+        assert _requests_counted(http("GET", service.metrics_url + "/metrics").body.decode(),
+                                 "health.health_detailed") == requests
+        assert len(list(service.multiproc_dir.glob("*.db"))) > 0
+        assert service.get("/api/health/detailed").json()["metrics"]["multiprocess"] is True
+        if "GAIT_POSTGRES_URL" in service_env:
+            # Each worker's pool keeps its one minimum connection; the gauge sums live workers.
+            [(_, pool_size)] = metric_samples(text, "ades_db_pool_size")
+            assert pool_size >= 2
+    assert len(pids) == 2, "both workers should have served requests"
+
+
+def test_the_metrics_port_serves_metrics_and_nothing_else(tmp_path):
+    with run_service("ui", tmp_path, workers=1) as service:
+        assert http("GET", service.metrics_url + "/metrics").status == 200
+        assert http("GET", service.metrics_url + "/api/health").status == 404
+        assert service.get("/metrics").status == 200
+
+
+def test_a_request_over_the_time_limit_is_stopped_with_503(tmp_path):
+    with run_service("ui", tmp_path, workers=1, app=PROBE_APP, pythonpath=TESTS,
+                     env={"GAIT_REQUEST_TIMEOUT": "1"}) as service:
+        started = time.monotonic()
+        response = service.get("/probe/sleep?seconds=10", timeout=15)
+        elapsed = time.monotonic() - started
+        assert response.status == 503
+        assert "longer than 1 s" in response.json()["error"]
+        assert elapsed < 5
+        detailed = service.get("/api/health/detailed").json()
+        assert detailed["process"]["request_timeout_enforced"] is True
+        assert service.get("/probe/sleep?seconds=0").status == 200
+
+
+def test_slow_queries_in_one_gevent_worker_run_concurrently(tmp_path, postgres_url):
+    with run_service("ui", tmp_path, workers=1, app=PROBE_APP, pythonpath=TESTS,
+                     env={"GAIT_POSTGRES_URL": postgres_url,
+                          "GAIT_POOL_MAX_SIZE": "8"}) as service:
+        service.get("/probe/db-sleep?seconds=0")  # warm the pool
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            statuses = list(pool.map(
+                lambda _: service.get("/probe/db-sleep?seconds=1", timeout=20).status, range(6)))
+        elapsed = time.monotonic() - started
+    assert statuses == [200] * 6
+    # Serialised they would take 6 s; psycopg must yield to gevent while waiting.
+    assert elapsed < 3.5, f"6 x 1 s queries took {elapsed:.1f} s in one worker"
+
+
+def test_gunicorn_and_the_app_log_json_lines(tmp_path):
+    with run_service("ui", tmp_path, workers=1) as service:
+        service.get("/openapi.json", headers={"X-Request-ID": "trace-me"})
+        time.sleep(0.3)
+        lines = [json.loads(line) for line in service.log().splitlines() if line.strip()]
+    assert all({"level", "message", "timestamp"} <= line.keys() for line in lines)
+    [access] = [line for line in lines if line.get("request_id") == "trace-me"]
+    assert access["fields"]["path"] == "/openapi.json" and access["fields"]["status"] == 200
+    assert any(line.get("logger", "").startswith("gunicorn") for line in lines)
+
+
+def test_sigterm_stops_the_service_cleanly(tmp_path):
+    with run_service("ui", tmp_path, workers=2) as service:
+        assert stop(service.process) == 0
