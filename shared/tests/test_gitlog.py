@@ -100,3 +100,14 @@ def test_garbage_instead_of_git_output_is_a_clear_error():
         list(parse_log([b"this is not git output\n"]))
     with pytest.raises(GitLogError):
         list(parse_log([b"\x00abc\x00\n"]))
+
+
+def test_a_type_change_counts_once_as_numstat_does(tmp_path):
+    repo = RepoBuilder(tmp_path / "r")
+    repo.write("f", "hello\n")
+    repo.commit("file")
+    repo.remove("f")
+    repo.symlink("f", "target")
+    head = repo.commit("now a symlink")
+    (change,) = _mine(repo)[head].files
+    assert (change.path, change.change_type, change.added, change.deleted) == ("f", "T", 1, 1)

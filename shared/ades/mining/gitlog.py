@@ -188,8 +188,14 @@ def parse_log(stream: Iterable[bytes]) -> Iterator[Commit]:
             files = []
             state = None
         elif line.startswith(b"diff --git "):
-            state = _FileState(parse_diff_git_path(line[11:].rstrip(b"\n")))
-            files.append(state)
+            path = parse_diff_git_path(line[11:].rstrip(b"\n"))
+            if files and files[-1].change.path == path:
+                # A type change (file <-> symlink) prints as a deletion then a creation of
+                # the same path; numstat counts it as one change, and so do we.
+                state = files[-1]
+            else:
+                state = _FileState(path)
+                files.append(state)
         elif line.startswith(b"@@"):
             match = _HUNK.match(line.rstrip(b"\n"))
             if match is None or state is None:
@@ -210,7 +216,7 @@ def parse_log(stream: Iterable[bytes]) -> Iterator[Commit]:
 
 def _file_header_line(state: _FileState, line: bytes) -> None:
     if line.startswith(b"new file mode"):
-        state.change.change_type = "A"
+        state.change.change_type = "T" if state.change.change_type == "D" else "A"
     elif line.startswith(b"deleted file mode"):
         state.change.change_type = "D"
     elif line.startswith(b"index "):
