@@ -24,7 +24,7 @@ from ..analysis.pipeline import AnalysedCommit, analyse_commit
 from ..storage import Store
 from ..storage.history import prune_commits, stored_hashes, write_commits
 from ..storage.locks import repository_lock
-from ..storage.repositories import Repository, record_ingest, register_repository
+from ..storage.repositories import Repository, get_repository, record_ingest, register_repository
 from .gitlog import GitLogError, stream_commits
 from .gitrepo import GitRepository, open_repository, reachable_commits
 
@@ -56,8 +56,10 @@ class IngestResult:
 PARALLEL_THRESHOLD = 4000
 
 
-def _shards(hashes: list[str], count: int) -> list[list[str]]:
-    size = -(-len(hashes) // count)
+def _chunks(hashes: list[str], workers: int) -> list[list[str]]:
+    """Contiguous chunks, several per worker so a fast worker takes more of them (history is
+    uneven: some eras have far bigger patches than others)."""
+    size = min(10_000, max(1_000, -(-len(hashes) // (workers * 4))))
     return [hashes[i:i + size] for i in range(0, len(hashes), size)]
 
 
@@ -70,18 +72,20 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
-def _ingest_shard(database_url: str, repo_path: str, repo_id: int, hashes: list[str],
-                  batch_size: int, parent_pid: int, events: multiprocessing.Queue) -> None:
-    """Worker process: mine, analyse and store one contiguous shard of the history."""
+def _ingest_chunks(database_url: str, repo_path: str, repo_id: int, tasks: multiprocessing.Queue,
+                   batch_size: int, parent_pid: int, events: multiprocessing.Queue) -> None:
+    """Worker process: take chunks of the history from `tasks` until it yields None; mine,
+    analyse and store each (one git process per chunk)."""
     _die_with_parent(parent_pid)
     from ..storage import open_store
 
     try:
-        store = open_store(database_url, pool_min=1, pool_max=2, migrate=False)
+        store = open_store(database_url, pool_min=1, pool_max=2, migrate=False, bulk_writes=True)
         try:
-            for batch in _stream_batches(repo_path, hashes, batch_size):
-                write_commits(store, repo_id, batch)
-                events.put(("progress", len(batch)))
+            while (chunk := tasks.get()) is not None:
+                for batch in _stream_batches(repo_path, chunk, batch_size):
+                    write_commits(store, repo_id, batch)
+                    events.put(("progress", len(batch)))
         finally:
             store.close()
     except BaseException as exc:  # reported to the parent, which re-raises it
@@ -105,14 +109,19 @@ def _stream_batches(repo_path: str, hashes: list[str],
 def _ingest_in_workers(store: Store, repo_path: str, repo_id: int, hashes: list[str],
                        shards: int, batch_size: int, progress: ProgressCallback | None,
                        should_stop: Callable[[], bool] | None) -> int:
-    """Run one worker process per shard (each with its own git process and database
-    connection: parsing and analysis are CPU-bound Python, so threads would share one core)."""
+    """Run `shards` worker processes over chunks of `hashes` (each with its own git processes
+    and database connection: parsing and analysis are CPU-bound Python, so threads would
+    share one core)."""
     ctx = multiprocessing.get_context("spawn")
-    events = ctx.Queue()
-    workers = [ctx.Process(target=_ingest_shard, daemon=True,
-                           args=(store.database_url, repo_path, repo_id, part, batch_size,
+    events, tasks = ctx.Queue(), ctx.Queue()
+    for chunk in _chunks(hashes, shards):
+        tasks.put(chunk)
+    for _ in range(shards):
+        tasks.put(None)
+    workers = [ctx.Process(target=_ingest_chunks, daemon=True,
+                           args=(store.database_url, repo_path, repo_id, tasks, batch_size,
                                  os.getpid(), events))
-               for part in _shards(hashes, shards)]
+               for _ in range(shards)]
     for w in workers:
         w.start()
     done, running = 0, len(workers)
@@ -139,9 +148,20 @@ def _ingest_in_workers(store: Store, repo_path: str, repo_id: int, hashes: list[
             if w.is_alive():
                 w.terminate()
             w.join()
-        events.close()
-        events.join_thread()
+        for q in (events, tasks):
+            q.close()
+            q.join_thread()
     return done
+
+
+def _up_to_date(store: Store, repo_id: int, head: str) -> bool:
+    """True when the last completed ingest reached `head` and every one of its commits is
+    still stored (an interrupted or pruned ingest fails the count check)."""
+    row = store.query_one("SELECT head_commit, commit_count FROM repositories WHERE id = ?", (repo_id,))
+    if row is None or row[0] != head:
+        return False
+    (stored,) = store.query_one("SELECT COUNT(*) FROM commits WHERE repo_id = ?", (repo_id,))
+    return stored == row[1]
 
 
 def ingest_repository(store: Store, path: str, *, name: str | None = None, url: str | None = None,
@@ -158,6 +178,14 @@ def ingest_repository(store: Store, path: str, *, name: str | None = None, url: 
     git = repo or open_repository(path)
     record: Repository = register_repository(store, name or git.default_name, git.path, url)
     with repository_lock(store, record.id):
+        if _up_to_date(store, record.id, git.head):
+            seconds = time.monotonic() - started
+            count = get_repository(store, record.name).commit_count
+            record_ingest(store, record.id, head=git.head, branch=git.branch,
+                          commit_count=count, seconds=seconds)
+            return IngestResult(repository=record.name, head=git.head, total_commits=count,
+                                new_commits=0, pruned_commits=0, rewritten=False,
+                                seconds=round(seconds, 3))
         reachable = reachable_commits(git.path, git.head)
         have = stored_hashes(store, record.id)
         reachable_set = set(reachable)

@@ -8,11 +8,15 @@ from .migrations import is_current, upgrade
 
 
 def open_store(database_url: str, *, pool_min: int = 1, pool_max: int = 10,
-               statement_timeout_ms: int = 15000, migrate: bool = True) -> Store:
+               statement_timeout_ms: int = 15000, migrate: bool = True,
+               bulk_writes: bool = False) -> Store:
     """Open the store at `database_url` (`sqlite:///path` or `postgresql://...`).
 
     With `migrate` (the default) pending schema migrations are applied first, so a new
-    database is usable at once. Raises StorageError with a one-line reason on failure.
+    database is usable at once. `bulk_writes` tunes a connection for ingestion: on
+    PostgreSQL commits do not wait for the WAL flush (a crash can lose the last batches,
+    which the idempotent ingest simply mines again; it cannot corrupt anything).
+    Raises StorageError with a one-line reason on failure.
     """
     if database_url.startswith("sqlite:///"):
         from .sqlite import SQLiteStore
@@ -22,7 +26,8 @@ def open_store(database_url: str, *, pool_min: int = 1, pool_max: int = 10,
         from .postgres import PostgresStore
 
         store = PostgresStore(database_url, min_size=pool_min, max_size=pool_max,
-                              statement_timeout_ms=statement_timeout_ms)
+                              statement_timeout_ms=statement_timeout_ms,
+                              synchronous_commit=not bulk_writes)
     else:
         raise StorageError("database URL must start with sqlite:/// or postgresql://")
     if migrate:

@@ -78,7 +78,8 @@ class PostgresStore(Store):
     dialect = "postgres"
 
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 10,
-                 statement_timeout_ms: int = 15000, connect_timeout: float = 5.0):
+                 statement_timeout_ms: int = 15000, connect_timeout: float = 5.0,
+                 synchronous_commit: bool = True):
         self.url = url
         try:
             psycopg.conninfo.conninfo_to_dict(url)
@@ -92,6 +93,8 @@ class PostgresStore(Store):
             raise DatabaseUnavailable(
                 f"cannot connect to PostgreSQL at {redact_url(url)}: {_describe(exc)}") from exc
         options = f"-c statement_timeout={int(statement_timeout_ms)}"
+        if not synchronous_commit:
+            options += " -c synchronous_commit=off"
         self._pool = psycopg_pool.ConnectionPool(
             url, min_size=min_size, max_size=max_size, open=False, timeout=connect_timeout,
             kwargs={"connect_timeout": max(1, int(connect_timeout)), "options": options,

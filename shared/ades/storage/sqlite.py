@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -63,6 +65,7 @@ class SQLiteStore(Store):
         self._idle: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._closed = False
+        self._lock_fd: int | None = None
         with self._connection():
             pass
 
@@ -101,8 +104,29 @@ class SQLiteStore(Store):
                     self._idle.append(conn)
 
     @contextlib.contextmanager
+    def _write_lock(self) -> Iterator[None]:
+        """Queue writers of this file across processes with an flock polled every
+        millisecond: SQLite's own busy handler backs off to 100 ms sleeps, which leaves
+        concurrent ingest workers idle. Polling keeps it cooperative under gevent."""
+        if self._lock_fd is None:
+            self._lock_fd = os.open(f"{self.path}.write-lock", os.O_CREAT | os.O_RDWR, 0o600)
+        deadline = time.monotonic() + 15.0
+        while True:
+            try:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    break  # fall back on SQLite's busy timeout
+                time.sleep(0.001)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    @contextlib.contextmanager
     def transaction(self) -> Iterator[SQLiteTransaction]:
-        with self._connection() as conn:
+        with self._write_lock(), self._connection() as conn:
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 yield SQLiteTransaction(self, conn.cursor())
@@ -160,3 +184,6 @@ class SQLiteStore(Store):
             idle, self._idle = self._idle, []
         for conn in idle:
             conn.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
