@@ -19,3 +19,10 @@ def _settings() -> dict:
 
 
 globals().update(_settings())
+
+
+def post_worker_init(worker):
+    """Close this worker's websockets with a reconnect notice when it gets SIGTERM."""
+    from services.collab.live import install_sigterm_handler
+
+    install_sigterm_handler(worker)

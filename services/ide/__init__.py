@@ -12,12 +12,13 @@ DEFAULT_PORT = 8081
 
 
 def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
-    """Build the ide app: the chassis and the IDE API.
+    """Build the ide app: the chassis, the IDE API and the MCP server.
 
     `config` is a `Config` or overrides for `load_config` (see `create_service_app`).
     """
     from ades.service import create_service_app
 
+    from .mcp import mcp_bp
     from .views import bp
 
-    return create_service_app("ide", config, default_port=DEFAULT_PORT, blueprints=(bp,))
+    return create_service_app("ide", config, default_port=DEFAULT_PORT, blueprints=(bp, mcp_bp))

@@ -12,14 +12,24 @@ DEFAULT_PORT = 8080
 
 
 def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
-    """Build the ui app: the chassis, account administration and the ui's pages.
+    """Build the ui app: the chassis, account administration, the REST API and the pages.
 
     `config` is a `Config` or overrides for `load_config` (see `create_service_app`).
     """
     from ades.hardening import admin_bp
     from ades.service import create_service_app
 
-    from .views import bp
+    from . import (
+        admin_pages,
+        api_commits,
+        api_experiences,
+        api_jobs,
+        api_patterns,
+        api_repositories,
+        pages,
+        webhooks,
+    )
 
-    return create_service_app("ui", config, default_port=DEFAULT_PORT,
-                              blueprints=(admin_bp, bp))
+    return create_service_app("ui", config, default_port=DEFAULT_PORT, blueprints=(
+        admin_bp, api_repositories.bp, api_jobs.bp, api_commits.bp, api_experiences.bp,
+        api_patterns.bp, webhooks.bp, pages.bp, admin_pages.bp))

@@ -72,7 +72,7 @@ def file_history(store: Store, repo_id: int, path: str, limit: int = 20) -> dict
         "FROM file_changes fc JOIN commits c ON c.id = fc.commit_id "
         "WHERE fc.repo_id = ? AND fc.path = ?", (repo_id, path))
     recent = store.query_dicts(
-        "SELECT c.hash AS commit, c.subject, c.author_name AS author, c.author_time AS date, "
+        "SELECT c.hash AS \"commit\", c.subject, c.author_name AS author, c.author_time AS date, "
         "c.category, fc.added, fc.deleted, fc.change_type FROM file_changes fc "
         "JOIN commits c ON c.id = fc.commit_id WHERE fc.repo_id = ? AND fc.path = ? "
         "ORDER BY c.author_time DESC, c.id DESC LIMIT ?", (repo_id, path, limit))
@@ -124,25 +124,28 @@ def _live_paths(store: Store, repo_id: int, paths: list[str]) -> set[str]:
 
 
 def co_changes(store: Store, repo_id: int, path: str, limit: int = 10,
-               min_support: int = 2) -> list[dict[str, Any]]:
+               min_support: int = 2, before: int | None = None) -> list[dict[str, Any]]:
     """Files that change together with `path` (temporal coupling).
 
     support = commits that changed both; confidence = support / commits that changed `path`.
-    Commits touching more than MAX_COUPLING_COMMIT_FILES files are ignored.
+    Commits touching more than MAX_COUPLING_COMMIT_FILES files are ignored. `before` (a
+    commit id) restricts the history to commits stored before it, as replays need.
     """
+    bound = "" if before is None else " AND c.id < ?"
+    extra: tuple[Any, ...] = () if before is None else (before,)
     total = store.query_one(
         "SELECT COUNT(*) FROM file_changes fc JOIN commits c ON c.id = fc.commit_id "
-        "WHERE fc.repo_id = ? AND fc.path = ? AND c.files_changed <= ?",
-        (repo_id, path, MAX_COUPLING_COMMIT_FILES))[0]
+        f"WHERE fc.repo_id = ? AND fc.path = ? AND c.files_changed <= ?{bound}",
+        (repo_id, path, MAX_COUPLING_COMMIT_FILES, *extra))[0]
     if not total:
         return []
     rows = store.query(
         "SELECT other.path, COUNT(*) AS support FROM file_changes mine "
         "JOIN commits c ON c.id = mine.commit_id "
         "JOIN file_changes other ON other.commit_id = mine.commit_id AND other.path <> mine.path "
-        "WHERE mine.repo_id = ? AND mine.path = ? AND c.files_changed <= ? "
+        f"WHERE mine.repo_id = ? AND mine.path = ? AND c.files_changed <= ?{bound} "
         f"GROUP BY other.path HAVING COUNT(*) >= ? ORDER BY support DESC, other.{_path_order(store)} "
-        "LIMIT ?", (repo_id, path, MAX_COUPLING_COMMIT_FILES, min_support, limit))
+        "LIMIT ?", (repo_id, path, MAX_COUPLING_COMMIT_FILES, *extra, min_support, limit))
     return [{"path": p, "support": int(s), "confidence": round(int(s) / total, 4)}
             for p, s in rows]
 

@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import click
@@ -601,6 +602,33 @@ def ips_unblock(ip: str) -> None:
     click.echo(f"unblocked {ip}")
 
 
+@main.command("worker")
+@click.option("--once", is_flag=True, help="Run the queued jobs, then exit.")
+@click.option("--lease-seconds", type=click.FloatRange(1, 3600), default=30.0, show_default=True,
+              help="How long a claimed job stays this worker's without a heartbeat.")
+@click.option("--poll-seconds", type=click.FloatRange(0.05, 60), default=1.0, show_default=True,
+              help="How often an idle worker looks for new jobs.")
+def worker_command(once: bool, lease_seconds: float, poll_seconds: float) -> None:
+    """Run ingest jobs queued through the API or webhooks (several workers may share a
+    PostgreSQL database; run one on SQLite). SIGTERM stops it between two batches."""
+    import threading
+
+    from .logs import configure_logging
+    from .worker import install_signal_handlers, redis_for, run_worker
+
+    with _user_errors():
+        config = _config()
+        configure_logging(config.server.log_level)
+        store = _open_store(config)
+        shutdown = threading.Event()
+        install_signal_handlers(shutdown)
+        try:
+            run_worker(store, config, redis_client=redis_for(config), once=once,
+                       lease_seconds=lease_seconds, poll_seconds=poll_seconds, shutdown=shutdown)
+        finally:
+            store.close()
+
+
 def run() -> None:
     """Entry point: the CLI, with unexpected failures reduced to one line (ADES_DEBUG=1 shows
     the traceback)."""
@@ -614,3 +642,79 @@ def run() -> None:
         click.echo(f"ades: internal error: {exc.__class__.__name__}: {exc} "
                    "(set ADES_DEBUG=1 for details)", err=True)
         sys.exit(EXIT_FAILURE)
+
+
+# --------------------------------------------------------------------------- backup, restore, serve
+
+
+@main.command("backup")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the backup to this .tar.gz file.")
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Write a timestamped ades-backup-*.tar.gz into this directory.")
+@click.option("--keep", type=click.IntRange(1, 10_000),
+              help="With --output-dir: keep only the newest N backups there.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def backup_command(output: Path | None, output_dir: Path | None, keep: int | None,
+                   as_json: bool) -> None:
+    """Back up the database (SQLite online backup, or pg_dump), the data directory and the
+    config into one .tar.gz."""
+    from .backup import BackupError, backup_to_directory, create_backup
+
+    if (output is None) == (output_dir is None):
+        raise CLIError("give exactly one of --output FILE or --output-dir DIR", EXIT_USAGE)
+    if keep and output_dir is None:
+        raise CLIError("--keep needs --output-dir", EXIT_USAGE)
+    with _user_errors():
+        config = _config()
+        try:
+            report = (create_backup(config, output) if output is not None
+                      else backup_to_directory(config, output_dir, keep))
+        except BackupError as exc:
+            raise CLIError(str(exc), EXIT_FAILURE) from exc
+    if as_json:
+        _emit_json(report.to_dict())
+    else:
+        click.echo(f"backed up the {report.database} database and {report.files} files to "
+                   f"{report.archive} ({report.bytes} bytes)")
+
+
+@main.command("restore")
+@click.argument("archive", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Replace an existing database.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def restore_command(archive: Path, force: bool, as_json: bool) -> None:
+    """Restore a backup made by `ades backup` into the configured database and data directory."""
+    from .backup import BackupError, restore_backup
+
+    with _user_errors():
+        config = _config()
+        try:
+            report = restore_backup(config, archive, force=force)
+        except BackupError as exc:
+            raise CLIError(str(exc), EXIT_USAGE) from exc
+    if as_json:
+        _emit_json(report.to_dict())
+    else:
+        click.echo(f"restored the {report.database} database and {report.files} files from {archive}")
+
+
+@main.command("serve")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=".",
+              show_default=True, help="The repository root (holds services/ and gateway/).")
+@click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), default="data/run",
+              show_default=True, help="Pids, logs and metrics scratch files.")
+@click.option("--worker/--no-worker", default=True, show_default=True, help="Start `ades worker`.")
+@click.option("--gateway/--no-gateway", default=True, show_default=True,
+              help="Start the nginx gateway on 127.0.0.1:8000 (needs nginx).")
+def serve_command(root: Path, run_dir: Path, worker: bool, gateway: bool) -> None:
+    """Run the four services under gunicorn, the worker and the gateway until Ctrl-C."""
+    from .serve import ServeError, serve
+
+    with _user_errors():
+        _config()
+        try:
+            code = serve(root, run_dir, worker=worker, gateway=gateway)
+        except ServeError as exc:
+            raise CLIError(str(exc), EXIT_USAGE) from exc
+    sys.exit(code)

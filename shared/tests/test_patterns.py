@@ -97,15 +97,18 @@ POSITIVES = [
     ("feature_flag", "python", 'if is_feature_enabled("new-checkout", user):'),
     ("feature_flag", "javascript", 'const show = ldClient.variation("new-ui", false);'),
     ("feature_flag", "ruby", "if Flipper.enabled?(:search, current_user)"),
+    ("feature_flag", "go", 'if ld.BoolVariation("new-ui", user, false) {'),
     # Python
     ("context_manager", "python", 'with open(path, encoding="utf-8") as handle:'),
     ("context_manager", "python", "@contextmanager\ndef transaction(conn):"),
     ("context_manager", "python", "    def __enter__(self):\n        return self"),
+    ("context_manager", "python", "    >>> with pytest.raises(ValueError) as excinfo:"),
     ("dataclass", "python", "@dataclass(frozen=True, slots=True)\nclass Point:"),
     ("dataclass", "python", "@attrs.define\nclass Point:"),
     ("type_hints", "python", "def parse(text: str) -> list[str]:"),
     ("type_hints", "python", "def load(\n    path,\n    strict=False,\n) -> Config:"),
     ("type_hints", "python", "def save(self, path: Path):"),
+    ("type_hints", "python", "    def close(self) -> None: ..."),
     ("typing_protocol", "python", "class Reader(Protocol):\n    def read(self) -> bytes: ..."),
     ("typing_protocol", "python", "class Row(TypedDict):"),
     (
@@ -439,6 +442,7 @@ NEAR_MISSES = [
     ("feature_flag", "javascript", "if (button.isEnabled()) { submit(); }"),
     ("context_manager", "python", "# close it with care as usual\nhandle.close()"),
     ("context_manager", "python", 'message = "works with sqlite as well"'),
+    ("context_manager", "python", "# implemented as a @contextmanager, however"),
     (
         "dataclass",
         "python",
@@ -604,6 +608,9 @@ def test_every_detector_is_complete_and_multiline(detector):
     assert detector.title and detector.description
     assert detector.languages and detector.languages <= KNOWN_LANGUAGES
     assert detector.regex.flags & re.MULTILINE
+    # Keywords are looked up in the lower-cased text.
+    assert detector.keywords
+    assert all(word and word == word.lower() for word in detector.keywords)
 
 
 @pytest.mark.parametrize("language", SPEC_LANGUAGES)
@@ -652,9 +659,7 @@ def test_a_match_reports_path_line_and_three_line_snippet():
 
 
 def test_a_match_on_the_first_line_has_no_line_before_it():
-    matches = detect_patterns(
-        "Dockerfile", "dockerfile", "HEALTHCHECK CMD true\nUSER root\nEXPOSE 80"
-    )
+    matches = detect_patterns("Dockerfile", "dockerfile", "HEALTHCHECK CMD true\nUSER root\nEXPOSE 80")
     assert [(m.pattern, m.line, m.snippet) for m in matches] == [
         ("container_healthcheck", 1, "HEALTHCHECK CMD true\nUSER root"),
     ]

@@ -9,6 +9,8 @@ Everything is precompiled at import; one call costs a few regex scans of the mes
 from __future__ import annotations
 
 import re
+from functools import lru_cache, reduce
+from operator import and_, attrgetter, or_
 from typing import NamedTuple
 
 from ..model import Classification, Commit, FileChange
@@ -185,6 +187,11 @@ _WEIGHTS = {"x": 3.0, "s": 2.0, "w": 1.0}
 # "_" stays inside identifiers so "fix_typo" is no keyword.
 _PUNCTUATION = "!\"#$%&'()*+,-./:;<=>?@[\\]^`{|}~\u2018\u2019\u201c\u201d\u2013\u2014\u2026"
 _WORD_SEPARATORS = str.maketrans(_PUNCTUATION, " " * len(_PUNCTUATION))
+# The same mapping for ASCII text as a bytes table, which also lowercases: bytes.translate
+# is one table lookup per character, str.translate a dict lookup per distinct character.
+_ASCII_LOWER_SEPARATORS = bytes(
+    32 if chr(code) in _PUNCTUATION else ord(chr(code).lower()) for code in range(128)
+) + bytes(range(128, 256))
 
 
 def _keyword_tables() -> tuple[dict[str, tuple[str, float]], dict[str, tuple[str, float]]]:
@@ -207,14 +214,34 @@ def _keyword_tables() -> tuple[dict[str, tuple[str, float]], dict[str, tuple[str
 _WORDS, _PHRASES = _keyword_tables()
 _PHRASE_FIRST_WORDS = frozenset(phrase.split(" ", 1)[0] for phrase in _PHRASES)
 _KEYWORD_SET = frozenset(_WORDS)
+# (phrase, " phrase " to find among space-joined tokens, its words, category, weight), in
+# table order. A phrase can only occur when all its words are among the text's keywords.
+_PHRASE_LIST = tuple(
+    (phrase, f" {phrase} ", frozenset(phrase.split()), category, weight)
+    for phrase, (category, weight) in _PHRASES.items()
+)
+
+
+def _phrases_by_first_word() -> dict[str, tuple[int, ...]]:
+    """Indexes into _PHRASE_LIST by each phrase's first word."""
+    indexes: dict[str, tuple[int, ...]] = {}
+    for index, phrase in enumerate(_PHRASES):
+        first = phrase.split(" ", 1)[0]
+        indexes[first] = (*indexes.get(first, ()), index)
+    return indexes
+
+
+_PHRASES_BY_FIRST_WORD = _phrases_by_first_word()
 
 # Dependabot/Renovate phrasing: "from 4.17.20 to 4.17.21", "to v2.3.0".
 _VERSION_CHANGE_RE = re.compile(
     r"\bfrom v?\d+(?:\.\d+)+\S* to v?\d+(?:\.\d+)+|\bto (?:v\d+(?:\.\d+)*|\d+\.\d+\.\d+)\b",
     re.IGNORECASE,
 )
-_TRAILER_RE = re.compile(
-    r"^(?:signed-off-by|co-authored-by|reviewed-by|acked-by|tested-by|reported-by|"
+# Trailer lines, each matched with the newline before it: the literal "\n" lets the regex
+# engine skip straight from line to line (see `_without_trailers`).
+_TRAILER_LINE_RE = re.compile(
+    r"\n(?:signed-off-by|co-authored-by|reviewed-by|acked-by|tested-by|reported-by|"
     r"suggested-by|helped-by|change-id|reviewed-on|cc)\s*:.*$",
     re.IGNORECASE | re.MULTILINE,
 )
@@ -297,6 +324,8 @@ _CONFIG_DIRS = frozenset({".github", ".circleci", ".gitlab", ".buildkite", "depl
 _SMALL_DIFF_LINES = 30
 
 
+# Classification and experiences both parse each subject; the parse is pure, so cache it.
+@lru_cache(maxsize=1024)
 def conventional_prefix(subject: str) -> ConventionalPrefix | None:
     """Parse ``type(scope)!: description`` (or ``[type] description``) from a subject.
 
@@ -304,7 +333,13 @@ def conventional_prefix(subject: str) -> ConventionalPrefix | None:
     Go-style component prefixes such as ``net/http: ...`` are not mistaken for types.
     Leading ``fixup!``/``squash!``/``amend!`` markers are skipped.
     """
-    match = _CONVENTIONAL_RE.match(_AUTOSQUASH_RE.sub("", subject.strip()))
+    subject = subject.strip()
+    if "!" in subject:
+        subject = _AUTOSQUASH_RE.sub("", subject)
+    # A prefix is "[type]..." or "type...:"; most subjects are neither.
+    if ":" not in subject and not subject.startswith("["):
+        return None
+    match = _CONVENTIONAL_RE.match(subject)
     if match is None:
         return None
     kind = (match.group("type") or match.group("btype")).lower()
@@ -334,7 +369,9 @@ def classify_commit(commit: Commit) -> Classification:
     subject = commit.subject
     # Explanations sit at the top of a body; past this point come logs and release notes.
     body = commit.body[:_BODY_SCAN_CHARS]
-    revert_subject = _REVERT_SUBJECT_RE.match(subject) is not None
+    revert_subject = (
+        subject.startswith(("r", "R")) and _REVERT_SUBJECT_RE.match(subject) is not None
+    )
     reverts_commit = "reverts commit" in body and _REVERTS_COMMIT_RE.search(body) is not None
     if revert_subject or reverts_commit:
         signals = ["subject:revert"] if revert_subject else []
@@ -343,7 +380,8 @@ def classify_commit(commit: Commit) -> Classification:
         return Classification("revert", 1.0 if len(signals) == 2 else 0.95, signals)
 
     signals: list[str] = []
-    if _AUTOSQUASH_RE.match(subject):
+    autosquash = "!" in subject and _AUTOSQUASH_RE.match(subject) is not None
+    if autosquash:
         signals.append("autosquash")
     prefix = conventional_prefix(subject)
     paths_category, paths_signal = _path_evidence(commit.files)
@@ -356,7 +394,7 @@ def classify_commit(commit: Commit) -> Classification:
             return result
         text = prefix.description
     else:
-        text = _AUTOSQUASH_RE.sub("", subject)
+        text = _AUTOSQUASH_RE.sub("", subject) if autosquash else subject
 
     scores = _keyword_scores(text, body, signals)
     if paths_category:
@@ -438,7 +476,11 @@ def _keyword_hits(lowered: str, ordered: bool) -> list[tuple[str, int, str, floa
 
     Positions (and the sort by them) are computed only when `ordered`; otherwise they are 0.
     """
-    tokens = lowered.translate(_WORD_SEPARATORS).split()
+    if lowered.isascii():
+        data = lowered.encode("ascii").translate(_ASCII_LOWER_SEPARATORS)
+        tokens = data.decode("ascii").split()
+    else:
+        tokens = lowered.translate(_WORD_SEPARATORS).split()
     present = _KEYWORD_SET.intersection(tokens)
     if not present:
         return []
@@ -447,10 +489,18 @@ def _keyword_hits(lowered: str, ordered: bool) -> list[tuple[str, int, str, floa
         category, weight = _WORDS[word]
         if category:
             hits.append((word, tokens.index(word) if ordered else 0, category, weight))
-    if not present.isdisjoint(_PHRASE_FIRST_WORDS):
-        joined = f" {' '.join(tokens)} "
-        for phrase, (category, weight) in _PHRASES.items():
-            start = joined.find(f" {phrase} ")
+    firsts = _PHRASE_FIRST_WORDS.intersection(present)
+    if firsts:
+        # The phrases that can occur, in table order.
+        candidates = sorted(index for word in firsts for index in _PHRASES_BY_FIRST_WORD[word])
+        joined = ""
+        for index in candidates:
+            phrase, needle, words, category, weight = _PHRASE_LIST[index]
+            if not words <= present:
+                continue
+            if not joined:
+                joined = f" {' '.join(tokens)} "
+            start = joined.find(needle)
             if start >= 0:
                 position = joined.count(" ", 0, start) if ordered else 0
                 hits.append((phrase, position, category, weight))
@@ -462,20 +512,22 @@ def _keyword_hits(lowered: str, ordered: bool) -> list[tuple[str, int, str, floa
 def _keyword_scores(subject: str, body: str, signals: list[str]) -> dict[str, float]:
     scores: dict[str, float] = {}
     seen: set[str] = set()
-    for word, position, category, weight in _keyword_hits(subject.lower(), ordered=True):
+    lowered_subject = subject.lower()
+    for word, position, category, weight in _keyword_hits(lowered_subject, ordered=True):
         # A leading verb ("Fix ...", "Add ...") states the intent of the whole commit.
         if position == 0:
             weight += _FIRST_WORD_BONUS
         seen.add(word)
         scores[category] = scores.get(category, 0.0) + weight
         signals.append(f"keyword:{word}")
-    if _VERSION_CHANGE_RE.search(subject):
+    # Both alternatives hold " to " / "to " (IGNORECASE adds no other character to "to ").
+    if "to " in lowered_subject and _VERSION_CHANGE_RE.search(subject):
         scores["dependency"] = scores.get("dependency", 0.0) + 2.0
         signals.append("subject:version-change")
 
     lowered = body.lower()
     if "-by:" in lowered or "change-id:" in lowered:
-        lowered = _TRAILER_RE.sub("", lowered)
+        lowered = _without_trailers(lowered)
     body_scores: dict[str, float] = {}
     for word, _position, category, weight in _keyword_hits(lowered, ordered=False):
         if word not in seen:
@@ -487,28 +539,51 @@ def _keyword_scores(subject: str, body: str, signals: list[str]) -> dict[str, fl
     return scores
 
 
+def _without_trailers(text: str) -> str:
+    """`text` with each trailer line's text removed (its newline kept)."""
+    # Prepending "\n" gives the first line a newline to match like every other line.
+    return _TRAILER_LINE_RE.sub("\n", "\n" + text)[1:]
+
+
 def _path_evidence(files: list[FileChange]) -> tuple[str, str]:
     """Return (category, signal) when every touched path points to one kind of change."""
     if not files:
         return "", ""
-    paths = [change.path for change in files]
-    if all(is_doc_path(path) for path in paths):
+    kinds = list(map(_path_kind, map(_PATH, files)))
+    every = reduce(and_, kinds)  # the kinds all paths share
+    if every & _DOC:
         return "documentation", "paths:all-docs"
-    if all(is_test_path(path) for path in paths):
+    if every & _TEST:
         return "test", "paths:all-tests"
-    names = [path[path.rfind("/") + 1 :].lower() for path in paths]
-    if all(_is_dependency_file(name) for name in names):
-        churn = sum(change.added + change.deleted for change in files if not _is_lock(change))
-        if any(name in _LOCKFILES for name in names) or churn <= _SMALL_DIFF_LINES:
+    if every & _DEPENDENCY:
+        churn = sum(
+            change.added + change.deleted
+            for change, kind in zip(files, kinds, strict=True)
+            if not kind & _LOCK
+        )
+        if reduce(or_, kinds) & _LOCK or churn <= _SMALL_DIFF_LINES:
             return "dependency", "paths:dependency-files"
-    if all(_is_config_path(path, name) for path, name in zip(paths, names, strict=True)):
+    if every & _CONFIG:
         return "configuration", "paths:config-only"
     return "", ""
 
 
-def _is_lock(change: FileChange) -> bool:
-    path = change.path
-    return path[path.rfind("/") + 1 :].lower() in _LOCKFILES
+# What kind of file a path is, as bits: combining the kinds of all paths takes one reduce.
+_DOC, _TEST, _DEPENDENCY, _LOCK, _CONFIG = 1, 2, 4, 8, 16
+_PATH = attrgetter("path")
+
+
+# The same paths change over and over; what kind of file each is never changes.
+@lru_cache(maxsize=1 << 14)
+def _path_kind(path: str) -> int:
+    name = path[path.rfind("/") + 1 :].lower()
+    return (
+        (_DOC if is_doc_path(path) else 0)
+        | (_TEST if is_test_path(path) else 0)
+        | (_DEPENDENCY if _is_dependency_file(name) else 0)
+        | (_LOCK if name in _LOCKFILES else 0)
+        | (_CONFIG if _is_config_path(path, name) else 0)
+    )
 
 
 def _is_dependency_file(name: str) -> bool:
@@ -530,10 +605,14 @@ def _add_diff_evidence(files: list[FileChange], scores: dict[str, float], signal
     """Let the diff's shape nudge the decision, strongly only when the message is silent."""
     if not files:
         return
-    added = sum(change.added for change in files)
-    deleted = sum(change.deleted for change in files)
-    new_files = sum(1 for change in files if change.change_type == "A")
-    renamed = sum(1 for change in files if change.change_type == "R")
+    added = deleted = new_files = renamed = 0
+    for change in files:
+        added += change.added
+        deleted += change.deleted
+        if change.change_type == "A":
+            new_files += 1
+        elif change.change_type == "R":
+            renamed += 1
     weight = 0.5 if scores else 1.0
     if renamed * 2 >= len(files) and renamed:
         scores["refactor"] = scores.get("refactor", 0.0) + 2 * weight

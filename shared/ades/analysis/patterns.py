@@ -5,13 +5,15 @@ for every changed file of every commit, so the regexes follow a few rules:
 
 - one `regex.search` per applicable detector per file, no per-line Python loops, and
   none at all when the text lacks every one of the detector's `keywords`;
-- alternatives are grouped behind one shared anchor (`_words`: a word boundary,
-  `_lines`: a line start) so each branch begins with a literal the engine can reject
-  in one comparison; ten `\\b...` branches tested at every position are ten times slower;
+- branches begin with a literal character (or a class of them), which the engine rejects
+  in one comparison at most positions: `_words` checks the word boundary after that
+  first character instead of a leading `\\b`, `_anycase` keeps the first letter outside
+  the case-insensitive group, and line-anchored alternatives share one `^` (`_lines`);
 - a line start is written `^[ \\t]*`, never `^\\s*`, because `\\s` would also eat blank
   lines and report the match on the wrong line;
-- spans across lines are bounded (`_gap`, `_lines_unless`) so a miss costs at most a
-  fixed window per candidate, and no quantifier is nested inside another over
+- every span after an opening is bounded (`_gap`, `_lines_unless`, `[^\\n]{0,300}`) so a
+  miss costs at most a fixed window per candidate, even when the opening repeats along
+  a megabyte-long minified line, and no quantifier is nested inside another over
   overlapping input.
 """
 
@@ -51,6 +53,11 @@ class PatternDetector:
     one before `regex` is worth running (empty: always run). Every way `regex` can match
     must contain one of them; they exist because a substring test is orders of magnitude
     faster than a regex scan, and most files contain no trace of most patterns.
+
+    `prefilter`, when set, is a cheaper regex for a part of every match that lies on the
+    match's first line, and every match of `regex` starts at the beginning of a word. Then
+    `regex` is tried only at the words of lines where `prefilter` matches, instead of at
+    every position of the text.
     """
 
     name: str
@@ -59,11 +66,37 @@ class PatternDetector:
     languages: frozenset[str]
     regex: re.Pattern[str]
     keywords: tuple[str, ...] = ()
+    prefilter: re.Pattern[str] | None = None
+
+
+_FIRST_WORD_ATOM = re.compile(r"(?:\[\w+\]|\w)(?![?*+{])")
 
 
 def _words(*alternatives: str) -> str:
-    """Alternatives that each start at a word boundary."""
-    return rf"\b(?:{'|'.join(alternatives)})"
+    """Alternatives that each start at a word boundary.
+
+    Each alternative must open with one word character or a class of them. The boundary
+    is checked right after it (the character before it is no word character), so every
+    branch starts with a character the engine rejects in one comparison; a leading `\\b`
+    would instead be evaluated at every position of the text, several times slower.
+    """
+    branches = []
+    for alternative in alternatives:
+        first = _FIRST_WORD_ATOM.match(alternative)
+        if first is None:
+            raise ValueError(f"must start with a word character: {alternative!r}")
+        branches.append(alternative[: first.end()] + r"(?<!\w.)" + alternative[first.end() :])
+    return f"(?:{'|'.join(branches)})"
+
+
+def _anycase(alternative: str) -> str:
+    """`alternative`, which starts with a letter, matched without regard to case.
+
+    The first letter becomes a two-letter class outside the case-insensitive group so
+    that the branch can still be rejected on its first character.
+    """
+    first = alternative[0]
+    return f"[{first.lower()}{first.upper()}](?i:{alternative[1:]})"
 
 
 def _lines(*alternatives: str) -> str:
@@ -85,13 +118,13 @@ def _lines_unless(stop: str, max_lines: int) -> str:
     return rf"(?:(?!{stop})[^\n]*\n){{0,{max_lines}}}?"
 
 
-def _literal_with(quote: str, body: str, placeholder: str) -> str:
+def _literal_with(quote: str, body: str, placeholder: str, max_chars: int = 1000) -> str:
     """A string literal between `quote`s, made of `body` characters, holding `placeholder`.
 
     The lookahead finds the placeholder in one forward scan; matching body, placeholder
     and body in sequence would rescan the rest of the literal for every candidate.
     """
-    return rf"{quote}(?={body}*?{placeholder}){body}*{quote}"
+    return rf"{quote}(?={body}{{0,{max_chars}}}?{placeholder}){body}{{0,{max_chars}}}{quote}"
 
 
 def _detector(
@@ -102,14 +135,19 @@ def _detector(
     *alternatives: str,
     keywords: tuple[str, ...],
     flags: int = 0,
+    prefilter: str = "",
 ) -> PatternDetector:
+    """A detector whose regex matches any of `alternatives`, `^` and `$` working per line."""
     regex = re.compile("|".join(alternatives), re.MULTILINE | flags)
-    return PatternDetector(name, title, description, languages, regex, keywords)
+    compiled = re.compile(prefilter, re.MULTILINE | flags) if prefilter else None
+    return PatternDetector(name, title, description, languages, regex, keywords, compiled)
 
 
 # Names that mark a retry counter in backoff arithmetic, and the variables that hold delays.
 _ATTEMPT = r"(?:\w+\.)?(?:attempt|retr|tries\b|try|fail)\w*"
-_DELAY = r"(?:backoff|delay|wait|sleep|interval)\w*"
+_DELAY_NAMES = ("backoff", "delay", "wait", "sleep", "interval")
+_DELAY = rf"(?:{'|'.join(_DELAY_NAMES)})\w*"
+_POW_OF_TWO = rf"\([ \t]*2(?:\.0)?[ \t]*,[ \t]*(?:float64\()?{_ATTEMPT}"
 _GO_STATEMENT = r"^[ \t]*go[ \t]+(?:func\b|[\w.]+\()"
 _MAKE_CHANNEL = r"\bmake\([ \t]*(?:<-[ \t]*)?chan\b"
 _SQL_BEGIN = r"(?:BEGIN(?:[ \t]+(?:TRANSACTION|WORK))?[ \t]*|START[ \t]+TRANSACTION[^;\n]*);"
@@ -130,16 +168,17 @@ PATTERNS: tuple[PatternDetector, ...] = (
         _PYTHON | _GO | _JS | _JVM,
         _words(
             r"wait_(?:random_)?exponential(?:_jitter)?[ \t]*\(",
-            rf"{_DELAY}[ \t]*\*=[ \t]*(?:\d|\w*(?:factor|multiplier))",
-            rf"{_DELAY}[ \t]*=[ \t]*(?:min\([ \t]*)?{_DELAY}[ \t]*\*[ \t]*\d",
+            *(rf"{name}\w*[ \t]*\*=[ \t]*(?:\d|\w*(?:factor|multiplier))" for name in _DELAY_NAMES),
+            *(rf"{name}\w*[ \t]*=[ \t]*(?:min\([ \t]*)?{_DELAY}[ \t]*\*[ \t]*\d" for name in _DELAY_NAMES),
             rf"2(?:\.0)? ?\*\*[ \t]*\(?[ \t]*{_ATTEMPT}",
-            rf"(?:Math\.pow|math\.Pow|pow)\([ \t]*2(?:\.0)?[ \t]*,[ \t]*(?:float64\()?{_ATTEMPT}",
+            rf"[mM]ath\.[pP]ow{_POW_OF_TWO}",
+            rf"pow{_POW_OF_TWO}",
             rf"1 ?<<[ \t]*(?:uint\w*\()?[ \t]*{_ATTEMPT}",
             r"backoff\.(?:NewExponentialBackOff|Retry|RetryNotify|WithMaxRetries)\b",
             r"ExponentialBackOff",
         ),
         r"@backoff\.on_(?:exception|predicate)\b",
-        r"@Retryable\([^\n]*\bbackoff[ \t]*=",
+        r"@Retryable\([^\n]{0,300}?\bbackoff[ \t]*=",
         keywords=(
             "backoff",
             "exponential",
@@ -154,7 +193,7 @@ PATTERNS: tuple[PatternDetector, ...] = (
             "pow(",
             "1<<",
             "1 <<",
-        ),  # fmt: skip
+        ),
     ),
     _detector(
         "http_client_timeout",
@@ -162,9 +201,12 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Outbound HTTP calls carry an explicit timeout instead of waiting forever.",
         _PYTHON | _GO | _JS | _JVM,
         _words(
-            r"(?:requests|httpx|session|client)\.(?:get|post|put|patch|delete|head|request)"
-            r"\((?:[^\n]*?|[^()]{0,400}?)\btimeout[ \t]*=",
-            r"httpx\.(?:Async)?Client\((?:[^\n]*?|[^()]{0,400}?)\btimeout[ \t]*=",
+            *(
+                rf"{client}\.(?:get|post|put|patch|delete|head|request)"
+                r"\((?:[^\n]{0,300}?|[^()]{0,400}?)\btimeout[ \t]*="
+                for client in ("requests", "httpx", "session", "client")
+            ),
+            r"httpx\.(?:Async)?Client\((?:[^\n]{0,300}?|[^()]{0,400}?)\btimeout[ \t]*=",
             r"http\.Client[ \t]*\{[^}]{0,400}?\bTimeout[ \t]*:",
             r"AbortSignal\.timeout\(",
         ),
@@ -203,7 +245,7 @@ PATTERNS: tuple[PatternDetector, ...] = (
         ),
         r"\.(?:[vV]ariation|[bB]ool_?[vV]ariation|get_?[tT]reatment|[gG]et[tT]reatment)\w*[ \t]*\(",
         r"(?:[cC]lient|[uU]nleash|[fF]lipper|[fF]lags?|[fF]eatures?|[tT]oggles?)\."
-        r"(?:is_?[eE]nabled|[eE]nabled\?|is_?[oO]n|is_?[aA]ctive|Is[eE]nabled|IsOn)\b",
+        r"(?:(?:is_?[eE]nabled|is_?[oO]n|is_?[aA]ctive|Is[eE]nabled|IsOn)\b|[eE]nabled\?)",
         keywords=("feature", "variation", "enabled", "is_on", "ison", "active", "treatment"),
     ),
     # --- Python ----------------------------------------------------------------------------
@@ -212,11 +254,13 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Context manager",
         "Scoped resource handling with `with ... as`, @contextmanager or __enter__/__exit__.",
         _PYTHON,
-        _lines(
-            r"(?:async[ \t]+)?with[ \t]+[^\n]+?[ \t]as[ \t]+\w",
-            r"@(?:contextlib\.)?(?:async)?contextmanager\b",
-            r"(?:async[ \t]+)?def[ \t]+__a?enter__[ \t]*\(",
+        # Not anchored at the line start (a `^` branch is tried at every position, and these
+        # run on most Python files); the closing colon keeps prose such as comments out.
+        _words(
+            r"with[ \t]+[^\n]{1,200}?[ \t]as[ \t]+\w[^\n]{0,200}:",
+            r"def[ \t]+__a?enter__[ \t]*\(",
         ),
+        r"@(?:contextlib\.)?(?:async)?contextmanager" + _EOL,
         keywords=("with", "contextmanager", "enter__"),
     ),
     _detector(
@@ -235,11 +279,10 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Type hints",
         "Annotates function parameters or return values with types.",
         _PYTHON,
-        _lines(
-            r"(?:async[ \t]+)?def[ \t]+\w+[ \t]*\([^\n]*\)[ \t]*->[ \t]*[^\n:]+:",
-            r"\)[ \t]*->[ \t]*[^\n:]+:" + _EOL,
-            r"(?:async[ \t]+)?def[ \t]+\w+[ \t]*\([^\n)]*?\b\w+[ \t]*:[ \t]*[A-Za-z_][\w.]*"
-            r"(?:\[|[ \t]*[,=)|])",
+        # A return annotation, on the `def` line or on the `)` closing a long signature.
+        r"\)[ \t]*->[ \t]*[^\n:]{1,200}:",
+        _words(
+            r"def[ \t]+\w+[ \t]*\([^\n)]{0,300}?\b\w+[ \t]*:[ \t]*[A-Za-z_][\w.]*(?:\[|[ \t]*[,=)|])",
         ),
         keywords=("->", "def"),
     ),
@@ -249,7 +292,7 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Structural types: typing.Protocol, TypedDict, NamedTuple or Generic classes.",
         _PYTHON,
         _lines(
-            r"class[ \t]+\w+[ \t]*\([^\n)]*\b(?:typing\.)?"
+            r"class[ \t]+\w+[ \t]*\([^\n)]{0,300}\b(?:typing\.)?"
             r"(?:Protocol\b|TypedDict\b|NamedTuple\b|Generic\[)",
         ),
         keywords=("protocol", "typeddict", "namedtuple", "generic["),
@@ -262,8 +305,8 @@ PATTERNS: tuple[PatternDetector, ...] = (
         _lines(
             r"@(?:functools\.)?wraps\(",
             r"def[ \t]+\w+[ \t]*\([ \t]*(?:func|fn|f|function|method|wrapped|view|handler)\b"
-            r"[^\n]*:" + _NL + r"(?:[ \t]*(?:#|\"\"\"|''')[^\n]*\n)?"
-            r"[ \t]+def[ \t]+\w+[ \t]*\([^\n]*\*args",
+            r"[^\n]{0,200}:" + _NL + r"(?:[ \t]*(?:#|\"\"\"|''')[^\n]*\n)?"
+            r"[ \t]+def[ \t]+\w+[ \t]*\([^\n]{0,200}?\*args",
         ),
         keywords=("wraps(", "*args"),
     ),
@@ -290,8 +333,10 @@ PATTERNS: tuple[PatternDetector, ...] = (
             r"structlog\.configure\(",
             r"slog\.(?:New|SetDefault)\(",
             r"zap\.New(?:Production|Development)?\(",
-            r"(?:logrus|zerolog)\.New\(",
-            r"(?:LoggerFactory|Logger|LogManager)\.getLogger\(",
+            r"logrus\.New\(",
+            r"zerolog\.New\(",
+            r"Logger(?:Factory)?\.getLogger\(",
+            r"LogManager\.getLogger\(",
             r"winston\.createLogger\(",
             r"pino\(",
             r"log4js\.configure\(",
@@ -310,7 +355,7 @@ PATTERNS: tuple[PatternDetector, ...] = (
             "winston.",
             "pino(",
             "log4js.",
-        ),  # fmt: skip
+        ),
     ),
     _detector(
         "async_await",
@@ -323,7 +368,7 @@ PATTERNS: tuple[PatternDetector, ...] = (
         ),
         _words(
             r"async[ \t]+function\b",
-            r"async[ \t]*(?:\([^\n)]*\)|\w+)[ \t]*=>",
+            r"async[ \t]*(?:\([^\n)]{0,200}\)|\w+)[ \t]*=>",
             r"async[ \t]+Task\b",
         ),
         # An await that yields a value: after an assignment, a call or an arrow.
@@ -344,16 +389,19 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Replaces collaborators with mocks, stubs or spies in tests.",
         _PYTHON | _JS | _JVM | _GO,
         _words(
-            r"(?:mock|unittest\.mock)\.patch(?:\.object|\.dict)?\(",
-            r"(?:MagicMock|AsyncMock|Mock)\(",
+            r"mock\.patch(?:\.object|\.dict)?\(",
+            r"MagicMock\(",
+            r"AsyncMock\(",
+            r"Mock\(",
             r"monkeypatch\.(?:setattr|setenv|delattr|setitem)\(",
             r"mocker\.(?:patch|spy|Mock|MagicMock)\b",
-            r"(?:jest|vi)\.(?:mock|fn|spyOn)\(",
+            r"jest\.(?:mock|fn|spyOn)\(",
+            r"vi\.(?:mock|fn|spyOn)\(",
             r"sinon\.(?:stub|spy|mock|fake)\w*\(",
             r"Mockito\.\w+\(",
-            r"when\([^\n]*\)\.then(?:Return|Throw)\(",
+            r"when\([^\n]{0,300}\)\.then(?:Return|Throw)\(",
             r"gomock\.NewController\(",
-            r"mockk(?:<[^\n>]*>)?\(",
+            r"mockk(?:<[^\n>]{0,200}>)?\(",
         ),
         _lines(
             r"@patch(?:\.object|\.dict)?\(",
@@ -367,7 +415,7 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Validates input against a declared schema or constraint annotations.",
         _PYTHON | _JS | _JVM | _GO,
         _lines(
-            r"class[ \t]+\w+[ \t]*\([^\n)]*\b(?:BaseModel|Schema|ModelSchema|Serializer|"
+            r"class[ \t]+\w+[ \t]*\([^\n)]{0,300}\b(?:BaseModel|Schema|ModelSchema|Serializer|"
             r"ModelSerializer|FlaskForm)\)",
             r"@(?:field_|model_|root_)?validator\(",
             r"@validates(?:_schema)?\b",
@@ -403,7 +451,7 @@ PATTERNS: tuple[PatternDetector, ...] = (
             "@email",
             "@pattern",
             "@positive",
-        ),  # fmt: skip
+        ),
     ),
     # --- Databases and SQL -----------------------------------------------------------------
     _detector(
@@ -413,9 +461,9 @@ PATTERNS: tuple[PatternDetector, ...] = (
         _SQL_HOSTS - _SQL,
         # Python DB-API: a plain (not f-) string holding a placeholder, then the params.
         r"\.execute(?:many)?\([ \t\n]*[rRuU]?(?:"
-        + _literal_with('"""', r'[^"]', _SQL_PLACEHOLDER)
+        + _literal_with('"""', r'[^"]', _SQL_PLACEHOLDER, 4000)
         + "|"
-        + _literal_with("'''", r"[^']", _SQL_PLACEHOLDER)
+        + _literal_with("'''", r"[^']", _SQL_PLACEHOLDER, 4000)
         + "|"
         + _literal_with('"', r'[^"\n]', _SQL_PLACEHOLDER)
         + "|"
@@ -425,7 +473,7 @@ PATTERNS: tuple[PatternDetector, ...] = (
         r"\.(?:Query|QueryRow|Exec)(?:Context)?\([ \t]*(?:ctx\w*[ \t]*,[ \t]*)?(?:"
         + _literal_with('"', r'[^"\n]', _DOLLAR_PLACEHOLDER)
         + "|"
-        + _literal_with("`", r"[^`]", _DOLLAR_PLACEHOLDER)
+        + _literal_with("`", r"[^`]", _DOLLAR_PLACEHOLDER, 4000)
         + r")\s*,\s*\w",
         # node-postgres / mysql: a literal without ${} interpolation and a values array.
         r"\.query\([ \t]*(?:"
@@ -433,7 +481,7 @@ PATTERNS: tuple[PatternDetector, ...] = (
         + "|"
         + _literal_with('"', r'[^"\n]', _DOLLAR_PLACEHOLDER)
         + "|"
-        + _literal_with("`", r"[^`{]", _DOLLAR_PLACEHOLDER)
+        + _literal_with("`", r"[^`{]", _DOLLAR_PLACEHOLDER, 4000)
         + r")\s*,\s*\[",
         r"\.prepareStatement[ \t]*\(",
         r"->prepare\(",
@@ -446,9 +494,11 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Creates a database index (CREATE [UNIQUE] INDEX [CONCURRENTLY], migration helpers).",
         _SQL_HOSTS,
         _words(
-            r"(?i:CREATE[ \t]+(?:UNIQUE[ \t]+)?INDEX(?:[ \t]+CONCURRENTLY)?"
-            r"(?:[ \t]+IF[ \t]+NOT[ \t]+EXISTS)?(?:[ \t]+[\w.\"]+)?\s+ON\s+(?:ONLY\s+)?[\w.\"]+"
-            r"\s*(?:USING\s+\w+\s*)?\()",
+            _anycase(
+                r"CREATE[ \t]+(?:UNIQUE[ \t]+)?INDEX(?:[ \t]+CONCURRENTLY)?"
+                r"(?:[ \t]+IF[ \t]+NOT[ \t]+EXISTS)?(?:[ \t]+[\w.\"]+)?\s+ON\s+(?:ONLY\s+)?[\w.\"]+"
+                r"\s*(?:USING\s+\w+\s*)?\("
+            ),
             r"op\.create_index\(",
             r"add_index[ \t]+:",
             r"models\.Index\(",
@@ -472,8 +522,8 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Declares a foreign-key constraint between tables.",
         _SQL | _PYTHON,
         _words(
-            r"(?i:FOREIGN[ \t]+KEY[ \t]*\(|REFERENCES[ \t]+[\w.\"]+"
-            r"(?:[ \t]*\(|[ \t]+ON[ \t]+(?:DELETE|UPDATE)\b))",
+            _anycase(r"FOREIGN[ \t]+KEY[ \t]*\("),
+            _anycase(r"REFERENCES[ \t]+[\w.\"]+(?:[ \t]*\(|[ \t]+ON[ \t]+(?:DELETE|UPDATE)\b)"),
             r"ForeignKey(?:Constraint)?\(",
         ),
         keywords=("foreign", "references"),
@@ -484,8 +534,10 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "A schema migration that adds a column to an existing table.",
         _SQL | _PYTHON | frozenset({"ruby"}),
         _words(
-            r"(?i:ALTER\s+TABLE\s+(?:IF\s+EXISTS\s+)?(?:ONLY\s+)?[\w.\"]+\s+ADD\s+(?:COLUMN\b|"
-            r"(?!CONSTRAINT\b|PRIMARY\b|FOREIGN\b|UNIQUE\b|CHECK\b|INDEX\b|KEY\b|EXCLUDE\b)\w))",
+            _anycase(
+                r"ALTER\s+TABLE\s+(?:IF\s+EXISTS\s+)?(?:ONLY\s+)?[\w.\"]+\s+ADD\s+(?:COLUMN\b|"
+                r"(?!CONSTRAINT\b|PRIMARY\b|FOREIGN\b|UNIQUE\b|CHECK\b|INDEX\b|KEY\b|EXCLUDE\b)\w)"
+            ),
             r"op\.add_column\(",
             r"add_column[ \t]+:",
         ),
@@ -497,8 +549,8 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Inserts or updates in one statement (ON CONFLICT, ON DUPLICATE KEY, MERGE).",
         _SQL_HOSTS,
         _words(
-            r"(?i:ON\s+CONFLICT\b[^;]{0,300}?\bDO\s+(?:UPDATE|NOTHING)\b"
-            r"|ON\s+DUPLICATE\s+KEY\s+UPDATE\b)",
+            _anycase(r"ON\s+CONFLICT\b[^;]{0,300}?\bDO\s+(?:UPDATE|NOTHING)\b"),
+            _anycase(r"ON\s+DUPLICATE\s+KEY\s+UPDATE\b"),
         ),
         _lines(r"(?i:MERGE\s+INTO)\b"),
         keywords=("conflict", "duplicate", "merge"),
@@ -510,9 +562,9 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Adds context to an error while keeping the cause (%w, errors.Wrap, raise from).",
         _GO | _PYTHON | _JVM,
         _words(
-            r"fmt\.Errorf\([^\n]*%w",
+            r"fmt\.Errorf\([^\n]{0,300}?%w",
             r"errors\.(?:Wrap|Wrapf|WithMessage|WithMessagef|WithStack)\(",
-            r"throw[ \t]+(?:new[ \t]+)?\w+(?:Exception|Error)\([^\n]*,[ \t]*"
+            r"throw[ \t]+(?:new[ \t]+)?\w+(?:Exception|Error)\([^\n]{0,300},[ \t]*"
             r"(?:e|ex|exc|err|error|cause|t|throwable)[ \t]*\)",
         ),
         _lines(r"raise[ \t]+[\w.]+(?:\([^\n]*\))?[ \t]+from[ \t]+(?!None\b)\w"),
@@ -524,7 +576,7 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Starts a goroutine and communicates with it over a channel.",
         _GO,
         _GO_STATEMENT + r"(?:[^\n]*\n" + _lines_unless(r"[ \t]*go[ \t]", 80) + r")?[^\n]*?" + _MAKE_CHANNEL,
-        _MAKE_CHANNEL + r"[^\n]*\n" + _lines_unless(r"[^\n]*" + _MAKE_CHANNEL, 80) + _GO_STATEMENT,
+        _MAKE_CHANNEL + r"[^\n]{0,300}\n" + _lines_unless(r"[^\n]*" + _MAKE_CHANNEL, 80) + _GO_STATEMENT,
         keywords=("chan",),
     ),
     _detector(
@@ -575,7 +627,7 @@ PATTERNS: tuple[PatternDetector, ...] = (
             # A hook call, but not a method such as `config.useCache(...)`.
             r"use(?<![.$]use)[A-Z]\w*[ \t]*(?:<[^\n<>()]*>)?\(",
             r"React\.use[A-Z]\w*\(",
-            r"(?:const|let|function)[ \t]+use[A-Z]\w*\b",
+            *(rf"{keyword}[ \t]+use[A-Z]\w*\b" for keyword in ("const", "let", "function")),
         ),
         keywords=("use",),
     ),
@@ -594,7 +646,7 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Java try-with-resources closing an AutoCloseable automatically.",
         frozenset({"java"}),
         _words(
-            r"try[ \t]*\([ \t]*(?:final[ \t]+)?[\w.<>,?\[\]]+(?:<[^\n>]*>)?[ \t]+\w+[ \t]*=",
+            r"try[ \t]*\([ \t]*(?:final[ \t]+)?[\w.<>,?\[\]]{1,200}(?:<[^\n>]{0,200}>)?[ \t]+\w+[ \t]*=",
         ),
         keywords=("try",),
     ),
@@ -619,7 +671,10 @@ PATTERNS: tuple[PatternDetector, ...] = (
         r"anyMatch|allMatch|noneMatch|distinct|limit|count|findFirst|findAny)\(",
         _words(
             r"Collectors\.\w+\(",
-            r"(?:Stream|IntStream|LongStream)\.(?:of|range|rangeClosed|iterate|generate|concat)\(",
+            *(
+                rf"{stream}\.(?:of|range|rangeClosed|iterate|generate|concat)\("
+                for stream in ("Stream", "IntStream", "LongStream")
+            ),
             r"Arrays\.stream\(",
         ),
         keywords=("stream.", ".stream(", "collectors."),
@@ -646,7 +701,7 @@ PATTERNS: tuple[PatternDetector, ...] = (
             "mapping",
             "@springbootapplication",
             "@transactional",
-        ),  # fmt: skip
+        ),
     ),
     # --- C / C++ ---------------------------------------------------------------------------
     _detector(
@@ -656,7 +711,9 @@ PATTERNS: tuple[PatternDetector, ...] = (
         frozenset({"cpp"}),
         _words(
             r"std::(?:unique_ptr|shared_ptr|weak_ptr|make_unique|make_shared)\b",
-            r"(?:make_unique|make_shared|unique_ptr|shared_ptr)[ \t]*<",
+            r"make_(?:unique|shared)[ \t]*<",
+            r"unique_ptr[ \t]*<",
+            r"shared_ptr[ \t]*<",
         ),
         keywords=("_ptr", "make_unique", "make_shared"),
     ),
@@ -684,13 +741,18 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Checked allocation",
         "Checks the result of malloc/calloc/realloc for NULL before using it.",
         _C_FAMILY,
-        r"\b(?P<ptr>\w+(?:(?:->|\.)\w+)*)[ \t]*=[ \t]*(?:\([^\n)]*\)[ \t]*)?"
+        r"\b(?P<ptr>\w+(?:(?:->|\.)\w+)*)[ \t]*=[ \t]*(?:\([^\n)]{0,100}\)[ \t]*)?"
         r"(?:malloc|calloc|realloc|strdup|strndup|aligned_alloc)[ \t]*\("
         + _gap(600)
         + r"\bif[ \t]*\([ \t]*(?:![ \t]*\(?[ \t]*(?P=ptr)\b"
         r"|(?P=ptr)[ \t]*==[ \t]*(?:NULL|nullptr|0)\b"
         r"|(?:NULL|nullptr)[ \t]*==[ \t]*(?P=ptr)\b)",
         keywords=("alloc", "strdup", "strndup"),
+        # The assignment of the allocation, on the line where the match starts with `ptr`.
+        # C code mostly allocates through wrappers (xmalloc), which the regex alone would
+        # rule out only after trying every word of the text.
+        prefilter=r"=[ \t]*(?:\([^\n)]{0,100}\)[ \t]*)?"
+        r"(?:malloc|calloc|realloc|strdup|strndup|aligned_alloc)[ \t]*\(",
     ),
     _detector(
         "bounded_string_copy",
@@ -698,8 +760,20 @@ PATTERNS: tuple[PatternDetector, ...] = (
         "Uses length-bounded string functions (snprintf, strlcpy, strncpy) over unbounded ones.",
         _C_FAMILY,
         _words(
-            r"(?:snprintf|vsnprintf|strncpy|strlcpy|strlcat|strncat|strcpy_s|strncpy_s|memcpy_s)"
-            r"[ \t]*\(",
+            *(
+                rf"{function}[ \t]*\("
+                for function in (
+                    "snprintf",
+                    "vsnprintf",
+                    "strncpy",
+                    "strlcpy",
+                    "strlcat",
+                    "strncat",
+                    "strcpy_s",
+                    "strncpy_s",
+                    "memcpy_s",
+                )
+            ),
         ),
         keywords=("snprintf", "strn", "strl", "cpy_s"),
     ),
@@ -790,9 +864,9 @@ PATTERNS: tuple[PatternDetector, ...] = (
         _DOCKER | _SHELL,
         _words(
             r"rm[ \t]+-(?:rf|fr|r)[ \t]+/var/lib/apt/lists",
-            r"apt-get[ \t][^\n]*--no-install-recommends\b",
-            r"apk[ \t]+add[ \t][^\n]*--no-cache\b",
-            r"pip3?[ \t]+install[ \t][^\n]*--no-cache-dir\b",
+            r"apt-get[ \t][^\n]{0,300}?--no-install-recommends\b",
+            r"apk[ \t]+add[ \t][^\n]{0,300}?--no-cache\b",
+            r"pip3?[ \t]+install[ \t][^\n]{0,300}?--no-cache-dir\b",
         ),
         keywords=("/var/lib/apt/lists", "--no-install-recommends", "--no-cache"),
     ),
@@ -892,7 +966,10 @@ def detect_patterns(path: str, language: str, added_text: str) -> list[PatternMa
     for detector in detectors:
         if detector.keywords and not any(word in lowered for word in detector.keywords):
             continue
-        found = detector.regex.search(added_text)
+        if detector.prefilter is None:
+            found = detector.regex.search(added_text)
+        else:
+            found = _search_prefiltered(detector.regex, detector.prefilter, added_text)
         if found is None:
             continue
         start = found.start()
@@ -905,6 +982,32 @@ def detect_patterns(path: str, language: str, added_text: str) -> list[PatternMa
             )
         )
     return matches
+
+
+_WORD_START = re.compile(r"(?<!\w)\w")
+
+
+def _search_prefiltered(
+    regex: re.Pattern[str], prefilter: re.Pattern[str], text: str
+) -> re.Match[str] | None:
+    """`regex.search(text)`, trying only the words of lines where `prefilter` matches.
+
+    Lines and words are tried in order, so the first match found is the leftmost one.
+    """
+    tried = -1  # start of the last line tried
+    for hint in prefilter.finditer(text):
+        line_start = text.rfind("\n", 0, hint.start()) + 1
+        if line_start == tried:
+            continue
+        tried = line_start
+        line_end = text.find("\n", hint.start())
+        if line_end < 0:
+            line_end = len(text)
+        for word in _WORD_START.finditer(text, line_start, line_end):
+            found = regex.match(text, word.start())
+            if found is not None:
+                return found
+    return None
 
 
 def _snippet(text: str, start: int) -> str:

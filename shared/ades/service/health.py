@@ -15,10 +15,11 @@ from __future__ import annotations
 import os
 import platform
 import time
+from collections.abc import Callable
 from importlib import metadata
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Flask, Response, current_app, jsonify
 
 from .. import __version__
 from ..hardening.rbac import public
@@ -45,8 +46,15 @@ CROSS_PROCESS_FEATURES = (
      "without_redis": "presence, annotations and ingest progress reach only clients "
                       "connected to the same worker"},
 )
+# Extra sections of /api/health/detailed that a service adds with `add_health_detail`.
+DETAILS_KEY = "ades.health.details"
 _PACKAGES = ("flask", "werkzeug", "gunicorn", "gevent", "psycopg", "psycopg-pool", "redis",
              "prometheus-flask-exporter", "flask-login", "flask-limiter")
+
+
+def add_health_detail(app: Flask, name: str, provider: Callable[[], dict[str, Any]]) -> None:
+    """Add section `name` to `/api/health/detailed` of `app`: `provider()`, called per request."""
+    app.extensions.setdefault(DETAILS_KEY, {})[name] = provider
 
 
 def check_database(timeout: float = DATABASE_TIMEOUT_SECONDS) -> dict[str, Any]:
@@ -153,6 +161,8 @@ def health_detailed() -> tuple[Response, int]:
         "alerts": alerts.to_dict(),
         "warnings": warnings,
     })
+    for name, provider in current_app.extensions.get(DETAILS_KEY, {}).items():
+        body[name] = provider()
     return jsonify(body), 200 if body["status"] == "healthy" else 503
 
 

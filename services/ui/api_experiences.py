@@ -1,0 +1,112 @@
+"""`/api/search` and `/api/experiences`: ranked search with filters, one experience, similar ones."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from datetime import date
+from typing import Any
+
+from ades.hardening import allow_code_input, requires
+from ades.search import SearchError, SearchFilters, query_words, search_experiences
+from ades.service import get_store, operation
+from flask import Blueprint, Response, jsonify, request
+
+from .api_common import ApiError, int_arg, limit_arg, repository_or_404
+
+bp = Blueprint("api_experiences", __name__, url_prefix="/api")
+
+SEARCH_QUERY = {"q": "the words to search for (required)", "repo": "repository name",
+                "category": "feature, bugfix, ...", "language": "e.g. Python",
+                "author": "author e-mail or name", "path": "path prefix",
+                "since": "YYYY-MM-DD or epoch seconds", "until": "YYYY-MM-DD or epoch seconds",
+                "limit": "1-100 (default 10)", "offset": "skip this many"}
+
+
+def _when(name: str) -> int | None:
+    text = request.args.get(name)
+    if not text:
+        return None
+    if text.isdigit():
+        return int(text)
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise ApiError(400, f"'{name}' must be a date (YYYY-MM-DD) or epoch seconds") from None
+    return int(time.mktime(day.timetuple()))
+
+
+def search_from_args(default_limit: int = 10) -> tuple[str, SearchFilters, int, int]:
+    """The search query, filters, limit and offset of the current request (400 when bad)."""
+    query = request.args.get("q", "").strip()
+    if not query:
+        raise ApiError(400, "'q' is required")
+    if len(query) > 500:
+        raise ApiError(400, "'q' is longer than 500 characters")
+    repo = request.args.get("repo") or None
+    if repo is not None:
+        repository_or_404(repo)
+    filters = SearchFilters(repo=repo, category=request.args.get("category") or None,
+                            language=request.args.get("language") or None,
+                            author=request.args.get("author") or None,
+                            path_prefix=request.args.get("path") or None,
+                            since=_when("since"), until=_when("until"))
+    return query, filters, limit_arg(default_limit), int_arg("offset", 0, low=0, high=100_000)
+
+
+def run_search(query: str, filters: SearchFilters, limit: int, offset: int) -> list[dict[str, Any]]:
+    """Search results as dicts; 400 for a query the engine refuses."""
+    try:
+        return [asdict(r) for r in search_experiences(get_store(), query, filters, limit=limit,
+                                                      offset=offset)]
+    except SearchError as exc:
+        raise ApiError(400, str(exc)) from None
+
+
+@bp.get("/search")
+@requires("viewer")
+@allow_code_input("q")  # reduced to plain words before it reaches SQL
+@operation(query=SEARCH_QUERY, responses={200: "`{\"results\": [{\"commit\", \"score\", \"title\", "
+                                                "\"why\", ...}]}`"})
+def search() -> Response:
+    """Ranked full-text search over experiences; each result says why it matched."""
+    query, filters, limit, offset = search_from_args()
+    results = run_search(query, filters, limit, offset)
+    return jsonify({"query": query, "words": query_words(query), "results": results,
+                    "next_offset": offset + limit if len(results) == limit else None})
+
+
+def experience(repo_name: str, ref: str) -> dict[str, Any]:
+    """The experience of commit `ref` (full hash or unique prefix) in `repo_name`."""
+    from .api_commits import commit_detail
+
+    repo = repository_or_404(repo_name)
+    commit = commit_detail(repo, ref, with_diff=False)
+    if commit["experience"] is None:
+        raise ApiError(404, f"commit {ref} has no experience (merges and trivial commits have none)")
+    return {"repository": repo.name, "commit": commit["hash"], **commit["experience"],
+            "files": [f["path"] for f in commit["files"]], "functions": commit["functions"],
+            "author": commit["author_name"], "date": commit["author_time"]}
+
+
+@bp.get("/experiences/<repo>/<ref>")
+@requires("viewer")
+def show(repo: str, ref: str) -> Response:
+    """One experience: problem, solution, files and functions touched, patterns, links."""
+    return jsonify({"experience": experience(repo, ref)})
+
+
+@bp.get("/experiences/<repo>/<ref>/similar")
+@requires("viewer")
+@operation(query={"limit": "1-100 (default 5)"})
+def similar(repo: str, ref: str) -> Response:
+    """Experiences like this one: a search for its title and patterns in the same repository."""
+    found = experience(repo, ref)
+    words = " ".join([found["title"], found["patterns"].replace(",", " ")])
+    limit = limit_arg(5)
+    results = []
+    if query_words(words):
+        results = [r for r in run_search(" ".join(query_words(words)[:8]),
+                                         SearchFilters(repo=found["repository"]), limit + 1, 0)
+                   if r["commit"] != found["commit"]][:limit]
+    return jsonify({"experience": found["commit"], "similar": results})
