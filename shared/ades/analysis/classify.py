@@ -492,7 +492,12 @@ def _keyword_hits(lowered: str, ordered: bool) -> list[tuple[str, int, str, floa
     firsts = _PHRASE_FIRST_WORDS.intersection(present)
     if firsts:
         # The phrases that can occur, in table order.
-        candidates = sorted(index for word in firsts for index in _PHRASES_BY_FIRST_WORD[word])
+        if len(firsts) == 1:
+            candidates = _PHRASES_BY_FIRST_WORD[next(iter(firsts))]
+        else:
+            candidates = tuple(
+                sorted(index for word in firsts for index in _PHRASES_BY_FIRST_WORD[word])
+            )
         joined = ""
         for index in candidates:
             phrase, needle, words, category, weight = _PHRASE_LIST[index]

@@ -771,10 +771,13 @@ def _function_name(header: str) -> str:
         if match:
             return match.group(1)
     if "(" in header:
-        for match in _FUNCTION_CALL_RE.finditer(header):
+        # finditer, one search at a time: most headers' first call is the name.
+        match = _FUNCTION_CALL_RE.search(header)
+        while match is not None:
             name = match.group(1)
             if name not in _NOT_FUNCTION_NAMES:
                 return name
+            match = _FUNCTION_CALL_RE.search(header, match.end())
     if any(map(header.__contains__, _TYPE_KEYWORDS)):
         match = _TYPE_DECLARATION_RE.search(header)
         if match:
@@ -885,11 +888,14 @@ def _links(message: str) -> dict[str, list[str]]:
     reverts: list[str] = []
     if "revert" in lowered:
         reverts = _dedupe(match.group(1).lower() for match in _REVERTS_RE.finditer(message))
-    fixes = _dedupe(
-        match.group(1).lower()
-        for match in _fixes_matches(message, lowered)
-        if _looks_like_hash(match.group(1))
-    )
+    fixes: list[str] = []
+    fix_matches = _fixes_matches(message, lowered)
+    if fix_matches:
+        fixes = _dedupe(
+            match.group(1).lower()
+            for match in fix_matches
+            if _looks_like_hash(match.group(1))
+        )
     issues: list[str] = []
     without_urls = message
     if "://" in message:
@@ -910,7 +916,7 @@ def _links(message: str) -> dict[str, list[str]]:
     return {
         "reverts": reverts[:_MAX_LINKS],
         "fixes": [sha for sha in fixes if sha not in reverts][:_MAX_LINKS],
-        "issues": _dedupe(issues)[:_MAX_LINKS],
+        "issues": _dedupe(issues)[:_MAX_LINKS] if issues else [],
     }
 
 
