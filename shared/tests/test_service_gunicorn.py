@@ -4,6 +4,7 @@ port, the request time limit, cooperative database waits, JSON logs and a clean 
 from __future__ import annotations
 
 import json
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -102,3 +103,32 @@ def test_gunicorn_and_the_app_log_json_lines(tmp_path):
 def test_sigterm_stops_the_service_cleanly(tmp_path):
     with run_service("ui", tmp_path, workers=2) as service:
         assert stop(service.process) == 0
+
+
+def test_rate_limits_are_shared_by_two_gunicorn_workers_through_redis(tmp_path):
+    import redis
+
+    url = os.environ.get("ADES_TEST_REDIS_URL", "redis://127.0.0.1:6379/0").rsplit("/", 1)[0] + "/13"
+    client = redis.Redis.from_url(url, socket_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError:
+        if os.environ.get("CI"):
+            pytest.fail("no Redis server for the shared rate-limit test")
+        pytest.skip("no Redis server")
+    client.flushdb()
+    try:
+        with run_service("ui", tmp_path, workers=2,
+                         env={"GAIT_REDIS_URL": url, "GAIT_RATE_LIMIT": "20/minute"}) as service:
+            with ThreadPoolExecutor(max_workers=12) as pool:
+                pids = set(pool.map(
+                    lambda _: service.get("/api/health/detailed").json()["process"]["pid"],
+                    range(40)))
+                statuses = list(pool.map(lambda _: service.get("/openapi.json").status, range(30)))
+            assert len(pids) == 2, "requests should reach both workers"
+            # One budget of 20 for both workers: per-worker memory would let all 30 through.
+            assert statuses.count(200) == 20
+            assert statuses.count(429) == 10
+    finally:
+        client.flushdb()
+        client.close()
