@@ -169,8 +169,13 @@ def test_garbage_huge_frames_and_floods_are_refused_without_hurting_other_client
             assert huge.closed.wait(10) and huge.close_code in (1009, None)
 
             for _ in range(1000):
-                flood.send({"type": "ping", "v": 1})
-            assert flood.closed.wait(10) and flood.close_code == 1008
+                try:
+                    flood.send({"type": "ping", "v": 1})
+                except (OSError, websocket.WebSocketException):
+                    break  # the server closed the flooding connection mid-burst
+            # Closed with 1008; as above, the close frame may be lost to a reset while the
+            # client is still sending.
+            assert flood.closed.wait(10) and flood.close_code in (1008, None)
             assert any(m["code"] == "rate_limited" for m in flood.messages("error"))
 
             # The victim kept its connection and still gets every broadcast.

@@ -66,6 +66,7 @@ class SQLiteStore(Store):
         self._lock = threading.Lock()
         self._closed = False
         self._lock_fd: int | None = None
+        self._held = threading.local()
         with self._connection():
             pass
 
@@ -75,11 +76,14 @@ class SQLiteStore(Store):
         return f"sqlite:///{os.path.abspath(self.path)}"
 
     def _open(self) -> sqlite3.Connection:
+        # Switching a new file to WAL needs an exclusive lock and can fail with "database is
+        # locked" without waiting when several processes open it at once: hold the write lock.
         try:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                                   timeout=15.0)
-            for pragma in _PRAGMAS:
-                conn.execute(pragma)
+            with self._write_lock():
+                conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                       timeout=15.0)
+                for pragma in _PRAGMAS:
+                    conn.execute(pragma)
         except sqlite3.Error as exc:
             raise _storage_error(exc, self.path) from exc
         return conn
@@ -107,9 +111,22 @@ class SQLiteStore(Store):
     def _write_lock(self) -> Iterator[None]:
         """Queue writers of this file across processes with an flock polled every
         millisecond: SQLite's own busy handler backs off to 100 ms sleeps, which leaves
-        concurrent ingest workers idle. Polling keeps it cooperative under gevent."""
+        concurrent ingest workers idle. Polling keeps it cooperative under gevent.
+        Re-entrant within a thread; without a writable lock file, SQLite's own locking
+        (busy timeout) is all there is."""
+        if getattr(self._held, "depth", 0):
+            self._held.depth += 1
+            try:
+                yield
+            finally:
+                self._held.depth -= 1
+            return
         if self._lock_fd is None:
-            self._lock_fd = os.open(f"{self.path}.write-lock", os.O_CREAT | os.O_RDWR, 0o600)
+            try:
+                self._lock_fd = os.open(f"{self.path}.write-lock", os.O_CREAT | os.O_RDWR, 0o600)
+            except OSError:
+                yield
+                return
         deadline = time.monotonic() + 15.0
         while True:
             try:
@@ -119,9 +136,11 @@ class SQLiteStore(Store):
                 if time.monotonic() > deadline:
                     break  # fall back on SQLite's busy timeout
                 time.sleep(0.001)
+        self._held.depth = 1
         try:
             yield
         finally:
+            self._held.depth = 0
             fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     @contextlib.contextmanager
