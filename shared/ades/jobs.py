@@ -29,7 +29,6 @@ log = logging.getLogger("ades.jobs")
 
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 ACTIVE_STATUSES = ("queued", "running")
-EVENT_CHANNEL_PREFIX = "ades:events:repo:"
 EVENT_VERSION = 1
 DEFAULT_LEASE_SECONDS = 30.0
 
@@ -85,8 +84,10 @@ class Job:
 
 
 def event_channel(repository: str) -> str:
-    """The Redis pub/sub channel carrying `repository`'s ingest events."""
-    return f"{EVENT_CHANNEL_PREFIX}{repository}"
+    """The Redis channel of a repository's room (shared with the collab service's bus)."""
+    from .events import channel_for
+
+    return channel_for(repository)
 
 
 def worker_identity() -> str:
