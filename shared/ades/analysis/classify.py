@@ -14,6 +14,7 @@ from operator import and_, attrgetter, or_
 from typing import NamedTuple
 
 from ..model import Classification, Commit, FileChange
+from .filters import LOCKFILE_NAMES
 from .languages import is_doc_path, is_test_path
 
 CATEGORIES: tuple[str, ...] = (
@@ -251,28 +252,7 @@ _BODY_WEIGHT = 0.5
 _BODY_CAP = 2.0
 _FIRST_WORD_BONUS = 1.0
 
-_LOCKFILES = frozenset(
-    {
-        "package-lock.json",
-        "npm-shrinkwrap.json",
-        "yarn.lock",
-        "pnpm-lock.yaml",
-        "poetry.lock",
-        "pipfile.lock",
-        "pdm.lock",
-        "uv.lock",
-        "cargo.lock",
-        "go.sum",
-        "gemfile.lock",
-        "composer.lock",
-        "mix.lock",
-        "podfile.lock",
-        "pubspec.lock",
-        "packages.lock.json",
-        "gradle.lockfile",
-        "flake.lock",
-    }
-)
+_LOCKFILES = LOCKFILE_NAMES
 _MANIFESTS = frozenset(
     {
         "package.json",
