@@ -43,6 +43,10 @@ run: ## Start ui, ide, collab, viz under gunicorn on 8080-8083 (/metrics also on
 test: ## Run every test (T=path to run a subset)
 	$(BIN)/pytest $(if $(T),$(T),) -q
 
+.PHONY: test-faults
+test-faults: ## Stop and start PostgreSQL, Redis and processes under traffic; writes reports/faults-*.md
+	$(BIN)/pytest tests/test_faults_*.py -q
+
 lint: ## Check style with ruff
 	$(BIN)/ruff check .
 
@@ -99,3 +103,24 @@ bench-ide: ## /ide/context latency under gunicorn on the repository in IDE_DATA 
 .PHONY: bench-collab
 bench-collab: ## Fan-out latency to 500 websocket clients in one room over 2 workers (CLIENTS=500 ROUNDS=20)
 	$(BIN)/python bench/collab.py --clients $(or $(CLIENTS),500) --rounds $(or $(ROUNDS),20)
+
+.PHONY: security-report
+security-report: ## Try every attack in tests/test_security_*.py; writes reports/security-report.md
+	@mkdir -p reports; rm -f reports/security-report.md; $(BIN)/pytest tests/test_security_*.py -q; status=$$?; \
+	echo "security report: $(abspath reports/security-report.md)"; \
+	grep -m1 '^\*\*Summary' reports/security-report.md || echo "no report written"; exit $$status
+
+.PHONY: fuzz
+FUZZ_REQUESTS ?= 6000
+FUZZ_EXAMPLES ?= 1000
+fuzz: ## Fuzz the four APIs (FUZZ_REQUESTS per service) and the git log parser and config loader (FUZZ_EXAMPLES); writes reports/fuzz.md
+	@mkdir -p reports; rm -f reports/fuzz-tallies.jsonl
+	FUZZ_REQUESTS=$(FUZZ_REQUESTS) FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) FUZZ_REPORT=$(abspath reports/fuzz-tallies.jsonl) \
+	  $(BIN)/pytest tests/test_fuzz_api.py shared/tests/test_gitlog_properties.py shared/tests/test_config_properties.py \
+	  -q -p no:cacheprovider --timeout 0 --junitxml=reports/fuzz-junit.xml; status=$$?; \
+	$(BIN)/python tests/fuzz_summary.py reports/fuzz-tallies.jsonl reports/fuzz-junit.xml reports/fuzz.md; \
+	exit $$status
+
+.PHONY: bench-load
+bench-load: ## Load through the nginx gateway on PostgreSQL+Redis: req/s, p50/p95/p99 vs /healthz (REPO=path LOAD_ARGS="--soak 300")
+	$(BIN)/python bench/load.py $(if $(filter .,$(REPO)),,--repo $(REPO)) $(LOAD_ARGS)

@@ -6,7 +6,10 @@ each service answers, and where logs and scratch files go. Usage:
     python gateway/render.py local|compose|kubernetes [--out FILE] [--set KEY=VALUE ...]
 
 `--set` overrides one field (e.g. `--set UI_UPSTREAM=127.0.0.1:18080`); the e2e tests use
-it to point a local gateway at services on free ports. Without `--out` the result goes to
+it to point a local gateway at services on free ports. An `*_UPSTREAM` field may list several
+instances separated by commas (`127.0.0.1:18080,127.0.0.1:18090`): each becomes a `server`
+line of the upstream, nginx balances over them and passes a request that an instance
+refused or dropped before answering to the next one. Without `--out` the result goes to
 stdout. The standard library only, so the image build can run it on a bare Python.
 """
 
@@ -58,6 +61,15 @@ def target_values(target: str, run_dir: str | Path = "data/run/gateway") -> dict
     raise ValueError(f"unknown target {target!r}: use local, compose or kubernetes")
 
 
+def _server_lines(addresses: str) -> str:
+    """An upstream's `server {{...}};` filling: one address, or one `server` line for each of
+    several comma-separated ones."""
+    servers = [address.strip() for address in addresses.split(",") if address.strip()]
+    if not servers:
+        raise ValueError(f"no upstream address in {addresses!r}")
+    return ";\n        server ".join(servers)
+
+
 def render(values: dict[str, str]) -> str:
     """The template with every `{{FIELD}}` replaced; a missing or unused field is an error."""
     text = TEMPLATE.read_text()
@@ -65,7 +77,12 @@ def render(values: dict[str, str]) -> str:
     missing, unused = fields - values.keys(), values.keys() - fields
     if missing or unused:
         raise ValueError(f"template fields missing: {sorted(missing)}, unknown: {sorted(unused)}")
-    return re.sub(r"\{\{([A-Z_]+)\}\}", lambda m: values[m.group(1)], text)
+
+    def fill(match: re.Match) -> str:
+        field = match.group(1)
+        return _server_lines(values[field]) if field.endswith("_UPSTREAM") else values[field]
+
+    return re.sub(r"\{\{([A-Z_]+)\}\}", fill, text)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,3 +26,6 @@ ades_env = _fixtures.ades_env
 backend = _fixtures.backend
 postgres_server_url = _fixtures.postgres_server_url
 postgres_url = _fixtures.postgres_url
+
+# The security report plugin: the `attacks` fixture and the hook that writes the report.
+from security_report import attacks, pytest_sessionfinish  # noqa: E402, F401

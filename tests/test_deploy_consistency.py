@@ -400,3 +400,102 @@ def test_network_policies_let_only_the_gateway_in_and_only_data_clients_reach_th
                and (doc["spec"].get("template") or doc["spec"]["jobTemplate"]["spec"]["template"])
                ["metadata"]["labels"].get("ades.io/data-client") == "true"}
     assert clients == {"ades-ui", "ades-ide", "ades-collab", "ades-viz", "ades-worker", "ades-backup"}
+
+
+# --------------------------------------------------------------------------- the worker's metrics
+
+
+def test_prometheus_scrapes_the_worker_where_its_config_makes_it_listen(tmp_path):
+    from ades.metrics.worker_listener import listen_address
+
+    config = yaml.safe_load((ROOT / "deployments" / "prometheus" / "prometheus.yml").read_text())
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "ades-worker"]
+    assert job["static_configs"] == [{"targets": [f"worker:{METRICS_PORT}"], "labels": {"service": "worker"}}]
+
+    # compose: the image's environment plus the service's, as the worker process reads them
+    text = dockerfile(IMAGES["ades-worker"])
+    assert re.search(rf"^EXPOSE {METRICS_PORT}$", text, flags=re.M)
+    entry = compose()["services"]["worker"]
+    assert entry["expose"] == [str(METRICS_PORT)]
+    env = {k: v for k, v in dockerfile_env(text).items() if k.startswith("GAIT_")}
+    env.update({k: _interpolate(str(v)) for k, v in entry["environment"].items()})
+    assert listen_address(_load(env, tmp_path)) == ("0.0.0.0", METRICS_PORT)
+
+    # Kubernetes: the ConfigMap and the container's env, the declared port and the annotations
+    container = pod("Deployment", "ades-worker")["containers"][0]
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"metrics": METRICS_PORT}
+    k8s_env = {**find("ConfigMap", "ades-config")["data"],
+               **{e["name"]: e["value"] for e in container["env"]}}
+    assert listen_address(_load(k8s_env, tmp_path)) == ("0.0.0.0", METRICS_PORT)
+    annotations = find("Deployment", "ades-worker")["spec"]["template"]["metadata"]["annotations"]
+    assert annotations == {"prometheus.io/scrape": "true", "prometheus.io/port": str(METRICS_PORT),
+                           "prometheus.io/path": "/metrics"}
+
+
+def _admits(policy: dict, labels: dict[str, str], namespace: str, port: int) -> bool:
+    selector = policy["podSelector"]
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    for expression in selector.get("matchExpressions", []):
+        if expression["operator"] != "In" or labels.get(expression["key"]) not in expression["values"]:
+            return False
+    for rule in policy.get("ingress", []):
+        sources = rule.get("from")
+        namespaces = [s.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name")
+                      for s in sources or []]
+        from_namespace = sources is None or namespace in namespaces
+        if from_namespace and any(p["port"] == port for p in rule.get("ports", [])):
+            return True
+    return False
+
+
+def test_network_policies_let_prometheus_reach_every_annotated_metrics_port():
+    policies = [d["spec"] for d in manifests() if d["kind"] == "NetworkPolicy"]
+    scraped = [d for d in manifests() if d["kind"] == "Deployment" and d["spec"]["template"]["metadata"]
+               .get("annotations", {}).get("prometheus.io/scrape") == "true"]
+    assert {d["metadata"]["name"] for d in scraped} == {*(f"ades-{s}" for s in SERVICES), "ades-worker",
+                                                        "ades-gateway"}
+    for deployment in scraped:
+        template = deployment["spec"]["template"]
+        port = int(template["metadata"]["annotations"]["prometheus.io/port"])
+        assert any(_admits(p, template["metadata"]["labels"], "monitoring", port) for p in policies), \
+            deployment["metadata"]["name"]
+    # ...and nothing else reaches the worker.
+    worker_labels = find("Deployment", "ades-worker")["spec"]["template"]["metadata"]["labels"]
+    assert not any(_admits(p, worker_labels, "ades", 9090) for p in policies)
+
+
+# --------------------------------------------------------------------------- the alert webhook
+
+
+def test_alertmanager_delivers_to_a_ui_route_that_checks_the_token_both_sides_share(ui_app, tmp_path):
+    from urllib.parse import urlsplit
+
+    from ades.hardening.external_bearer import EXTERNAL_BEARER_ATTR
+
+    config = yaml.safe_load((ROOT / "deployments" / "prometheus" / "alertmanager.yml").read_text())
+    (receiver,) = config["receivers"]
+    assert config["route"]["receiver"] == receiver["name"]
+    (webhook,) = receiver["webhook_configs"]
+    url = urlsplit(webhook["url"])
+    assert (url.hostname, url.port) == ("ui", service_port("ui")) and webhook["send_resolved"] is True
+    endpoint, _ = ui_app.url_map.bind("ui").match(url.path, method="POST")
+    assert getattr(ui_app.view_functions[endpoint], EXTERNAL_BEARER_ATTR, False)
+    credentials = webhook["http_config"]["authorization"]["credentials_file"]
+
+    # compose: one secret, mounted where Alertmanager reads it and where the ui's setting points
+    services = compose()["services"]
+    (am_secret,) = services["alertmanager"]["secrets"]
+    assert am_secret["target"] == credentials
+    (ui_secret,) = services["ui"]["secrets"]
+    assert ui_secret["source"] == am_secret["source"] and am_secret["source"] in compose()["secrets"]
+    assert services["ui"]["environment"]["GAIT_ALERT_WEBHOOK_TOKEN_FILE"] == ui_secret["target"]
+
+    # Kubernetes: the ui reads a key of the secret it mounts, and the template declares that key
+    container = pod("Deployment", "ades-ui")["containers"][0]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    mount = next(m["mountPath"] for m in container["volumeMounts"] if m["name"] == "secrets")
+    key = env["GAIT_ALERT_WEBHOOK_TOKEN_FILE"].removeprefix(mount + "/")
+    assert key in find("Secret", "ades-secrets")["stringData"]
+    loaded = _load({**find("ConfigMap", "ades-config")["data"], **env}, tmp_path)
+    assert loaded.security.alert_webhook_token == "k" * 32

@@ -1,11 +1,12 @@
 """End to end through the real gateway: gunicorn services, nginx, the worker and Prometheus.
 
 One fixture world: PostgreSQL (a fresh database), the four services under gunicorn on free
-ports, `ades worker`, nginx running the project's gateway template (rendered for a local
-run, its upstreams pointed at those ports) and Prometheus running the project's scrape
-config and alert rules (targets rewritten to the same ports, 1 s intervals — for the test
-only). The client talks to the gateway from 127.0.0.2, so the address the services log
-can only be right if the gateway forwarded it and the services trusted exactly that hop.
+ports, `ades worker` with its own metrics listener, nginx running the project's gateway
+template (rendered for a local run, its upstreams pointed at those ports) and Prometheus
+running the project's scrape config and alert rules (targets rewritten to the same ports,
+1 s intervals — for the test only). The client talks to the gateway from 127.0.0.2, so the
+address the services log can only be right if the gateway forwarded it and the services
+trusted exactly that hop.
 """
 
 from __future__ import annotations
@@ -41,9 +42,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 # Dashboard queries whose metric no code publishes yet, each with the reason. The test
 # requires these to be exactly the queries without data: wiring one up fails the test
 # until it is removed from here, so the list cannot go stale.
-UNPUBLISHED = {
-    "max(ades_active_user_sessions)": "nothing calls ades.metrics.set_active_sessions yet",
-}
+UNPUBLISHED: dict[str, str] = {}
 
 
 class Gateway:
@@ -141,11 +140,11 @@ def suite(tmp_path_factory, request):
     with contextlib.ExitStack() as stack:
         services = {name: stack.enter_context(run_service(name, tmp, workers=1, env=env))
                     for name in SERVICES}
-        # The local arrangement of `ades serve`: the worker's metrics go into the ui's
-        # multiprocess directory, so the ui's metrics listener serves them.
+        # As in the containers: the worker serves its ingest metrics on a listener of its own.
         worker_log = open(tmp / "worker.log", "wb")  # noqa: SIM115 -- closed at teardown
         stack.callback(worker_log.close)
-        worker_env = {**cli_env, "PROMETHEUS_MULTIPROC_DIR": str(services["ui"].multiproc_dir)}
+        worker_metrics = free_port()
+        worker_env = {**cli_env, "GAIT_METRICS_PORT": str(worker_metrics)}
         worker = subprocess.Popen([sys.executable, "-m", "ades", "worker", "--poll-seconds", "0.2"],
                                   env=worker_env, cwd=tmp, stdout=worker_log, stderr=subprocess.STDOUT,
                                   start_new_session=True)
@@ -166,7 +165,7 @@ def suite(tmp_path_factory, request):
         _wait_http(f"http://127.0.0.1:{gw_metrics}/healthz")
 
         prom_port = free_port()
-        prom_config = _prometheus_config(tmp, services, gw_metrics, prom_port)
+        prom_config = _prometheus_config(tmp, services, gw_metrics, worker_metrics, prom_port)
         prom_log = open(tmp / "prometheus.log", "wb")  # noqa: SIM115 -- closed at teardown
         stack.callback(prom_log.close)
         prometheus = subprocess.Popen(
@@ -201,7 +200,8 @@ def _stop_nginx(process: subprocess.Popen) -> None:
             process.wait()
 
 
-def _prometheus_config(tmp: Path, services, gateway_metrics_port: int, prom_port: int) -> Path:
+def _prometheus_config(tmp: Path, services, gateway_metrics_port: int, worker_metrics_port: int,
+                       prom_port: int) -> Path:
     """The project's prometheus.yml with its targets pointed at this test's ports."""
     source = ROOT / "deployments" / "prometheus"
     config = yaml.safe_load((source / "prometheus.yml").read_text())
@@ -210,6 +210,7 @@ def _prometheus_config(tmp: Path, services, gateway_metrics_port: int, prom_port
     config.pop("alerting")  # no Alertmanager in this test
     ports = {f"ades-{name}": svc.metrics_url.rsplit(":", 1)[1] for name, svc in services.items()}
     ports["ades-gateway"] = str(gateway_metrics_port)
+    ports["ades-worker"] = str(worker_metrics_port)
     ports["prometheus"] = str(prom_port)
     for job in config["scrape_configs"]:
         for static in job["static_configs"]:
@@ -342,7 +343,16 @@ def test_the_services_log_the_real_client_address_not_a_spoofed_one(suite):
     logged = _requests_logged(suite["services"]["ui"].log())
     assert ("/api/health", CLIENT_IP, 200) in logged
     assert not any(ip == "6.6.6.6" for _, ip, _ in logged)
-    access = [json.loads(line) for line in (suite["gateway_dir"] / "access.log").read_text().splitlines()]
+    # nginx writes the access line when it finalizes the request, which can be just after
+    # the client has read the whole response: wait for the line rather than race it.
+    deadline = time.monotonic() + 10
+    while True:
+        access = [json.loads(line)
+                  for line in (suite["gateway_dir"] / "access.log").read_text().splitlines()]
+        if any(e["uri"] == "/api/health" and e["remote_addr"] == CLIENT_IP and e["status"] == 200
+               for e in access) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert any(e["uri"] == "/api/health" and e["remote_addr"] == CLIENT_IP and e["status"] == 200
                for e in access)
 
@@ -383,7 +393,38 @@ def test_every_dashboard_query_and_alert_rule_returns_data_from_the_live_prometh
         "queries without data:\n" + "\n".join(f"{n}: {e}" for n, e in missing)
     up = _prom_query(base, 'up{job=~"ades-.*"}')
     assert {r["metric"]["job"] for r in up if r["value"][1] == "1"} == {
-        "ades-ui", "ades-ide", "ades-collab", "ades-viz", "ades-gateway"}
+        "ades-ui", "ades-ide", "ades-collab", "ades-viz", "ades-worker", "ades-gateway"}
+
+
+def test_the_ingest_metrics_come_from_the_workers_own_target(suite):
+    base = suite["prometheus"]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        analyzed = _prom_query(base, "ades_commits_analyzed_total > 0")
+        durations = _prom_query(base, 'ades_ingest_duration_seconds_count{outcome="succeeded"}')
+        if analyzed and durations:
+            break
+        time.sleep(1)
+    # The 40 commits of the one ingest, reported by the worker and by no service.
+    assert [(r["metric"]["job"], r["metric"]["service"], r["value"][1]) for r in analyzed] == [
+        ("ades-worker", "worker", "40")]
+    assert [(r["metric"]["job"], r["value"][1]) for r in durations] == [("ades-worker", "1")]
+    assert _prom_query(base, 'ades_patterns_extracted_total{job="ades-worker"}')
+
+
+def test_the_active_sessions_panel_counts_the_one_logged_in_user(suite):
+    # The tests before this one logged alice in once through the gateway and never out.
+    base = suite["prometheus"]
+    assert suite["gateway"].cookies, "log in first (the tests of this module share one session)"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        result = _prom_query(base, "max(ades_active_user_sessions)")
+        if result and result[0]["value"][1] == "1":
+            break
+        time.sleep(1)
+    assert result and result[0]["value"][1] == "1", result
+    by_service = _prom_query(base, "max by (service) (ades_active_user_sessions)")
+    assert {r["metric"]["service"]: r["value"][1] for r in by_service} == dict.fromkeys(SERVICES, "1")
 
 
 def test_a_client_flooding_the_gateway_is_slowed_with_json_429s(suite):

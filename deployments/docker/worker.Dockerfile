@@ -23,9 +23,11 @@ RUN addgroup -S -g 10001 ades && adduser -S -D -H -u 10001 -G ades ades \
     && mkdir -p /data && chown ades:ades /data
 COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
-    GAIT_DATA_DIR=/data HOME=/tmp
+    GAIT_DATA_DIR=/data HOME=/tmp GAIT_HOST=0.0.0.0 GAIT_METRICS_PORT=9090
 WORKDIR /data
 USER 10001:10001
+# Prometheus scrapes the worker's ingest metrics here (never published).
+EXPOSE 9090
 # Healthy while the worker can reach its database (the query it polls the queue with).
 HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
     CMD ["ades", "repos", "--json"]

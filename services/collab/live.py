@@ -38,6 +38,8 @@ MESSAGE_BURST = 40
 # A client whose messages keep being refused is not a client we want to keep serving.
 MAX_REFUSED_MESSAGES = 200
 OUTBOX_LIMIT = 5000
+# Changes kept track of above a missing one, before the missing one is given up.
+MAX_OUT_OF_ORDER = 1000
 IDLE_AFTER_SECONDS = 120
 PRESENCE_REFRESH_SECONDS = 15
 PRESENCE_COALESCE_SECONDS = 0.05
@@ -81,7 +83,8 @@ class Connection:
         self.focus: dict[str, str] | None = None
         self.away = False
         self.active_at = time.time()
-        self.cursor = 0
+        self.cursor = 0  # every change up to this one has been sent
+        self._sent_above: set[int] = set()  # changes after `cursor` sent out of order
         self.closed = False
         self._outbox = _outbox()
         self._tokens = float(MESSAGE_BURST)
@@ -117,15 +120,24 @@ class Connection:
     def deliver_change(self, cursor: int, text: str) -> None:
         """Queue an annotation change unless this client already has it (by cursor).
 
+        Writers on different workers commit consecutive cursors but publish them
+        independently, so change N+1 may arrive before N: N is still sent.
         While the connection catches up, live changes are held and sent after the replay.
         """
         with self._lock:
             if self._held is not None:
                 self._held.append((cursor, text))
                 return
-            if cursor <= self.cursor:
+            if cursor <= self.cursor or cursor in self._sent_above:
                 return
-            self.cursor = cursor
+            self._sent_above.add(cursor)
+            if len(self._sent_above) > MAX_OUT_OF_ORDER:
+                # A change that never arrives (a failed publish) must not grow the set: give
+                # up waiting for it; the client catches up by cursor.
+                self.cursor = min(self._sent_above) - 1
+            while self.cursor + 1 in self._sent_above:
+                self.cursor += 1
+                self._sent_above.discard(self.cursor)
         self.send_text(text)
 
     def begin_catch_up(self) -> None:
@@ -138,6 +150,7 @@ class Connection:
         with self._lock:
             held, self._held = self._held or [], None
             self.cursor = max(self.cursor, replayed_to)
+            self._sent_above = {c for c in self._sent_above if c > self.cursor}
         for cursor, text in sorted(held):
             self.deliver_change(cursor, text)
 

@@ -28,6 +28,7 @@ from ades import __version__
 from ades.assist import AssistError
 from ades.hardening import allow_code_input, current_principal
 from ades.hardening.rbac import requires
+from ades.service import operation
 from flask import Blueprint, Response, current_app, jsonify, request
 from itsdangerous import BadSignature, URLSafeSerializer
 
@@ -173,9 +174,29 @@ def _check_session() -> None:
                        status=404)
 
 
+_RPC_MESSAGE = {"type": "object", "required": ["jsonrpc"], "properties": {
+    "jsonrpc": {"type": "string", "enum": ["2.0"]},
+    "id": {"oneOf": [{"type": "string"}, {"type": "integer"}], "nullable": True}}}
+_RPC_ERROR = {**_RPC_MESSAGE, "required": ["jsonrpc", "error"], "properties": {
+    **_RPC_MESSAGE["properties"], "error": {
+        "type": "object", "required": ["code", "message"],
+        "properties": {"code": {"type": "integer"}, "message": {"type": "string"}}}}}
+# The chassis answers its own errors (CSRF, a blocked address, ...) with the `Error` object.
+_RPC_OR_CHASSIS_ERROR = {"content": {"application/json": {"schema": {"anyOf": [
+    _RPC_ERROR, {"$ref": "#/components/schemas/Error"}]}}}}
+
+
 @mcp_bp.post("/mcp")
 @requires("viewer", scope="read")
 @allow_code_input()
+@operation(body={"type": "object", "required": ["jsonrpc", "method"], "properties": {
+    "jsonrpc": {"type": "string", "enum": ["2.0"]}, "method": {"type": "string"},
+    "id": {"oneOf": [{"type": "string"}, {"type": "integer"}]}, "params": {"type": "object"}}},
+    schemas={200: {"anyOf": [{**_RPC_MESSAGE, "required": ["jsonrpc", "result"]}, _RPC_ERROR]}},
+    responses={202: {"description": "a notification or a response: accepted, no body"},
+               400: {"description": "not JSON, not a JSON-RPC 2.0 request, or no MCP session",
+                     **_RPC_OR_CHASSIS_ERROR},
+               404: {"description": "unknown or expired MCP session", **_RPC_OR_CHASSIS_ERROR}})
 def mcp() -> Response:
     """MCP streamable HTTP endpoint: one JSON-RPC 2.0 message per POST."""
     try:

@@ -13,7 +13,7 @@ from typing import Any
 from ades.assist import AssistError
 from ades.hardening import allow_code_input
 from ades.hardening.rbac import requires
-from ades.service import error_response, operation
+from ades.service import api_schemas, error_response, operation
 from flask import Blueprint, Response, jsonify, request
 
 from . import operations
@@ -81,7 +81,8 @@ def index() -> Response:
 @bp.post("/context")
 @requires("viewer", scope="read")
 @allow_code_input("snippet")
-@operation(body=CONTEXT_BODY, responses={400: "Invalid arguments", 404: "Unknown repository"})
+@operation(body=CONTEXT_BODY, responses={400: "Invalid arguments", 404: "Unknown repository"},
+           schemas={200: api_schemas.FILE_CONTEXT})
 def context() -> Response:
     """History-aware context of one file.
 
@@ -109,7 +110,8 @@ def review() -> Response:
 
 @bp.get("/search")
 @requires("viewer", scope="read")
-@operation(query=SEARCH_QUERY, responses={400: "Invalid query", 404: "Unknown repository"})
+@operation(query=SEARCH_QUERY, responses={400: "Invalid query", 404: "Unknown repository"},
+           schemas={200: api_schemas.SEARCH_RESULTS})
 def search() -> Response:
     """Experience search for editors, with snippets and why each result matched."""
     return _answer(operations.search, request.args.to_dict())

@@ -21,6 +21,8 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
 
     from . import (
         admin_pages,
+        alert_pages,
+        api_alerts,
         api_commits,
         api_experiences,
         api_jobs,
@@ -32,4 +34,4 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
 
     return create_service_app("ui", config, default_port=DEFAULT_PORT, blueprints=(
         admin_bp, api_repositories.bp, api_jobs.bp, api_commits.bp, api_experiences.bp,
-        api_patterns.bp, webhooks.bp, pages.bp, admin_pages.bp))
+        api_patterns.bp, webhooks.bp, api_alerts.bp, pages.bp, admin_pages.bp, alert_pages.bp))

@@ -13,7 +13,7 @@ from ades.hardening import tokens as token_store
 from ades.hardening import users as user_store
 from ades.hardening.audit import query_events
 from ades.hardening.context import audit_request
-from ades.service import get_store
+from ades.service import get_store, operation
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 
 bp = Blueprint("ui_admin", __name__, template_folder="templates")
@@ -32,6 +32,7 @@ def _tokens_page(status: int = 200, *, created: str | None = None, error: str | 
 
 @bp.get("/tokens")
 @requires("viewer")
+@operation(produces="text/html")
 def tokens_page() -> Any:
     """The caller's API tokens, and a form to create one."""
     return _tokens_page()
@@ -39,6 +40,8 @@ def tokens_page() -> Any:
 
 @bp.post("/tokens")
 @requires("viewer")
+@operation(produces="text/html", form={"scope": "read or write", "name": "a label"},
+           responses={201: "the new token, shown once"})
 def create_token() -> Any:
     """Create a token; its plaintext is shown on this one page only."""
     try:
@@ -54,6 +57,7 @@ def create_token() -> Any:
 
 @bp.post("/tokens/<int:token_id>/revoke")
 @requires("viewer")
+@operation(produces="text/html", responses={302: "revoked: to the tokens page"})
 def revoke_token(token_id: int) -> Any:
     """Revoke one of the caller's tokens (admins: anyone's)."""
     me = _me()
@@ -75,6 +79,7 @@ def _users_page(status: int = 200, error: str | None = None) -> Any:
 
 @bp.get("/admin/users")
 @requires("admin")
+@operation(produces="text/html")
 def users_page() -> Any:
     """Every account, a form to create one, and role changes."""
     return _users_page()
@@ -82,6 +87,9 @@ def users_page() -> Any:
 
 @bp.post("/admin/users")
 @requires("admin")
+@operation(produces="text/html", form={"username": "new account name", "password": "its password",
+                                             "role": "viewer, maintainer or admin"},
+           responses={302: "created: to the users page"})
 def create_user() -> Any:
     """Create an account from the form."""
     try:
@@ -95,6 +103,8 @@ def create_user() -> Any:
 
 @bp.post("/admin/users/<username>/role")
 @requires("admin")
+@operation(produces="text/html", form={"role": "viewer, maintainer or admin"},
+           responses={302: "changed: to the users page"})
 def set_role(username: str) -> Any:
     """Change an account's role (the last admin cannot be demoted)."""
     try:
@@ -107,6 +117,7 @@ def set_role(username: str) -> Any:
 
 @bp.get("/admin/audit")
 @requires("admin")
+@operation(produces="text/html", query={"kind": "event kind (`login.*` for a prefix)", "actor": "user"})
 def audit_page() -> Response | str:
     """The audit log, newest first, filtered by kind (`login.*` for a prefix) or actor."""
     kind = (request.args.get("kind") or "").strip()[:100] or None

@@ -58,9 +58,14 @@ def commit_detail(repo, ref: str, *, with_diff: bool = True) -> dict[str, Any]:
     if not HASH_PATTERN.fullmatch(ref):
         raise ApiError(400, "a commit is named by 4-64 hexadecimal digits")
     store = get_store()
-    rows = store.query_dicts(
-        f"SELECT c.id, {_COMMIT_COLUMNS}, c.body, c.committer_name, c.commit_time FROM commits c "
-        "WHERE c.repo_id = ? AND c.hash LIKE ? ORDER BY c.hash LIMIT 2", (repo.id, ref.lower() + "%"))
+    select = (f"SELECT c.id, {_COMMIT_COLUMNS}, c.body, c.committer_name, c.commit_time "
+              "FROM commits c WHERE c.repo_id = ? AND ")
+    # A full hash is one probe of the (repo_id, hash) index; LIKE cannot use that index
+    # under a non-C collation and scans every commit of the repository.
+    rows = store.query_dicts(select + "c.hash = ?", (repo.id, ref.lower()))
+    if not rows:
+        rows = store.query_dicts(select + "c.hash LIKE ? ORDER BY c.hash LIMIT 2",
+                                 (repo.id, ref.lower() + "%"))
     if not rows:
         raise ApiError(404, f"unknown commit {ref} in {repo.name}")
     if len(rows) > 1:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import asdict, astuple
 from datetime import date
 from typing import Any
 
 from ades.hardening import allow_code_input, requires
+from ades.optimizer import cached
 from ades.search import SearchError, SearchFilters, query_words, search_experiences
-from ades.service import get_store, operation
+from ades.service import api_schemas, get_store, operation
 from flask import Blueprint, Response, jsonify, request
 
 from .api_common import ApiError, int_arg, limit_arg, repository_or_404
@@ -55,19 +56,26 @@ def search_from_args(default_limit: int = 10) -> tuple[str, SearchFilters, int, 
 
 
 def run_search(query: str, filters: SearchFilters, limit: int, offset: int) -> list[dict[str, Any]]:
-    """Search results as dicts; 400 for a query the engine refuses."""
-    try:
-        return [asdict(r) for r in search_experiences(get_store(), query, filters, limit=limit,
-                                                      offset=offset)]
-    except SearchError as exc:
-        raise ApiError(400, str(exc)) from None
+    """Search results as dicts, cached until the next ingest; 400 for a query the engine refuses."""
+    def run() -> list[dict[str, Any]]:
+        try:
+            return [asdict(r) for r in search_experiences(get_store(), query, filters, limit=limit,
+                                                          offset=offset)]
+        except SearchError as exc:
+            raise ApiError(400, str(exc)) from None
+
+    # Filed under every repository's generation: any ingest may change any result.
+    key = ("ui.search", tuple(query_words(query)), astuple(filters), limit, offset)
+    return cached(key, run)
 
 
 @bp.get("/search")
 @requires("viewer")
 @allow_code_input("q")  # reduced to plain words before it reaches SQL
 @operation(query=SEARCH_QUERY, responses={200: "`{\"results\": [{\"commit\", \"score\", \"title\", "
-                                                "\"why\", ...}]}`"})
+                                                "\"why\", ...}]}`",
+                                           404: "the `repo` filter names no repository"},
+           schemas={200: api_schemas.SEARCH_RESULTS})
 def search() -> Response:
     """Ranked full-text search over experiences; each result says why it matched."""
     query, filters, limit, offset = search_from_args()

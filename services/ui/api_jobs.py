@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ades import jobs
 from ades.hardening import requires
-from ades.service import get_store, operation
+from ades.service import api_schemas, get_store, operation
 from flask import Blueprint, Response, jsonify, request
 
 from .api_common import ApiError, int_arg, limit_arg, repository_or_404
@@ -16,7 +16,9 @@ bp = Blueprint("api_jobs", __name__, url_prefix="/api/jobs")
 @requires("viewer")
 @operation(query={"repo": "only this repository's jobs", "status": "queued, running, succeeded, "
                   "failed or cancelled", "limit": "1-100 (default 20)",
-                  "before": "page: jobs with an id below this"})
+                  "before": "page: jobs with an id below this"},
+           responses={404: "the `repo` filter names no repository"},
+           schemas={200: api_schemas.JOB_LIST})
 def history() -> Response:
     """Ingest jobs, newest first."""
     status = request.args.get("status") or None
@@ -41,7 +43,8 @@ def _job_or_404(job_id: int) -> jobs.Job:
 
 @bp.get("/<int:job_id>")
 @requires("viewer")
-@operation(responses={200: "`{\"id\", \"status\", \"progress\": {\"done\", \"total\", \"percent\"}, ...}`"})
+@operation(responses={200: "`{\"id\", \"status\", \"progress\": {\"done\", \"total\", \"percent\"}, ...}`"},
+           schemas={200: api_schemas.JOB})
 def show(job_id: int) -> Response:
     """One job and its progress."""
     return jsonify(_job_or_404(job_id).to_dict())
@@ -50,7 +53,8 @@ def show(job_id: int) -> Response:
 @bp.post("/<int:job_id>/cancel")
 @requires("maintainer")
 @operation(responses={200: "the job: cancelled, or running with cancel_requested",
-                      409: "the job has already ended"})
+                      409: "the job has already ended"},
+           schemas={200: api_schemas.JOB})
 def cancel(job_id: int) -> Response:
     """Cancel a queued job at once, or a running one at its next batch."""
     job = _job_or_404(job_id)

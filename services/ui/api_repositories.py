@@ -8,10 +8,10 @@ from ades import jobs
 from ades.analytics import repository_stats
 from ades.hardening import current_principal, requires
 from ades.hardening.audit import record_event
-from ades.mining.gitrepo import RepositoryError, open_repository
+from ades.mining.gitrepo import RepositoryError, open_repository, storage_directories
 from ades.mining.remote import validate_clone_url
 from ades.optimizer import invalidate_repository
-from ades.service import get_store, operation
+from ades.service import api_schemas, get_store, operation
 from ades.storage.repositories import (
     delete_repository,
     get_repository,
@@ -50,7 +50,8 @@ def _latest_jobs() -> dict[int, jobs.Job]:
 
 @bp.get("")
 @requires("viewer")
-@operation(responses={200: "`{\"repositories\": [...]}`, each with its latest ingest job"})
+@operation(responses={200: "`{\"repositories\": [...]}`, each with its latest ingest job"},
+           schemas={200: api_schemas.REPOSITORY_LIST})
 def list_all() -> Response:
     """Every registered repository, by name."""
     latest = _latest_jobs()
@@ -69,7 +70,8 @@ def _username() -> str | None:
     "name": {"type": "string"}, "path": {"type": "string"}, "url": {"type": "string"}}},
     responses={202: "`{\"repository\", \"job\"}`: registered and an ingest queued",
                400: "invalid name, path outside the allowed roots, refused URL",
-               409: "the name is taken by another source"})
+               409: "the name is taken by another source"},
+    schemas={202: api_schemas.REGISTERED})
 def register() -> tuple[Response, int]:
     """Register a repository by local `path` (under GAIT_REPO_ROOTS) or clone `url`, and
     queue its ingest. Nothing is stored or run when any value is refused."""
@@ -99,8 +101,11 @@ def register_from(data: dict[str, Any]) -> tuple[Any, jobs.Job]:
         path = str(settings.data_dir / "repos" / f"{name}.git")
     else:
         try:
-            # The top level git finds may lie above the given directory: check it as well.
+            # The top level git finds may lie above the given directory, and a `.git` file,
+            # a worktree or alternates may keep the history elsewhere: check them all.
             path = allowed_local_path(open_repository(allowed_local_path(path or "")).path)
+            for directory in storage_directories(path):
+                allowed_local_path(directory)
         except RepositoryError as exc:
             raise ApiError(400, str(exc)) from None
     store = get_store()
@@ -116,6 +121,7 @@ def register_from(data: dict[str, Any]) -> tuple[Any, jobs.Job]:
 
 @bp.get("/<name>")
 @requires("viewer")
+@operation(schemas={200: api_schemas.REPOSITORY_DETAIL})
 def show(name: str) -> Response:
     """One repository with its ten most recent jobs."""
     repo = repository_or_404(name)
@@ -127,7 +133,8 @@ def show(name: str) -> Response:
 
 @bp.post("/<name>/ingest")
 @requires("maintainer")
-@operation(responses={202: "`{\"job\"}`: the queued ingest (an already queued one is reused)"})
+@operation(responses={202: "`{\"job\"}`: the queued ingest (an already queued one is reused)"},
+           schemas={202: api_schemas.QUEUED})
 def ingest(name: str) -> tuple[Response, int]:
     """Queue an incremental ingest of the repository."""
     repo = repository_or_404(name)
@@ -152,7 +159,8 @@ def delete(name: str) -> Response:
 
 @bp.get("/<name>/stats")
 @requires("viewer")
-@operation(responses={200: "commits, authors, lines_added, lines_deleted, top_files (SPEC §9)"})
+@operation(responses={200: "commits, authors, lines_added, lines_deleted, top_files (SPEC §9)"},
+           schemas={200: api_schemas.STATS})
 def stats(name: str) -> Response:
     """The repository's numbers as git counts them."""
     repo = repository_or_404(name)

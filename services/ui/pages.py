@@ -17,14 +17,14 @@ from ades.hardening.csrf import csrf_exempt
 from ades.hardening.sessions import end_session, start_session
 from ades.mining.remote import looks_like_url
 from ades.search import query_words
-from ades.service import get_store, repository_summaries
+from ades.service import get_store, operation, repository_summaries
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from markupsafe import Markup, escape
 
 from . import api_repositories
 from .api_commits import commit_detail, list_commits
 from .api_common import ApiError, repository_or_404
-from .api_experiences import run_search, search_from_args
+from .api_experiences import SEARCH_QUERY, run_search, search_from_args
 from .api_patterns import cached_insights, pattern_examples
 
 bp = Blueprint("ui", __name__, template_folder="templates", static_folder="static",
@@ -55,6 +55,7 @@ def highlight(text: str, words: list[str]) -> Markup:
 
 @bp.get("/login")
 @public
+@operation(produces="text/html", query={"next": "local path to return to after login"})
 def login_page() -> str:
     """The login form."""
     return render_template("ui/login.html", next=safe_next(request.args.get("next")), error=None)
@@ -63,6 +64,9 @@ def login_page() -> str:
 @bp.post("/login")
 @public
 @csrf_exempt
+@operation(produces="text/html", form={"username": "account name", "password": "its password",
+                                             "next": "local path to return to"},
+           responses={302: "logged in: to `next`", 401: "the form again, with an error"})
 def login_form() -> Any:
     """Log in from the form; back to `next` (a local path) on success."""
     from ades.hardening import lockout
@@ -84,6 +88,7 @@ def login_form() -> Any:
 
 @bp.post("/logout")
 @requires("viewer")
+@operation(produces="text/html", responses={302: "logged out: to the login page"})
 def logout() -> Response:
     """End the session and return to the login page."""
     end_session()
@@ -107,6 +112,7 @@ def page_globals() -> dict[str, Any]:
 
 @bp.get("/")
 @requires("viewer")
+@operation(produces="text/html")
 def index() -> str:
     """The dashboard: repositories, recent experiences, and a registration form."""
     store = get_store()
@@ -123,6 +129,8 @@ def index() -> str:
 
 @bp.post("/repos")
 @requires("maintainer")
+@operation(produces="text/html", form={"name": "repository name", "source": "local path or clone URL"},
+           responses={302: "registered: to the repository page", 409: "the name is taken"})
 def register_form() -> Any:
     """Register a repository from the dashboard form (same checks as the API)."""
     from .api_common import valid_name
@@ -143,6 +151,7 @@ def register_form() -> Any:
 
 @bp.get("/repos/<name>")
 @requires("viewer")
+@operation(produces="text/html")
 def repository_page(name: str) -> str:
     """A repository: numbers, live ingest progress, recent commits, patterns and insights."""
     from ades.analytics import repository_stats
@@ -159,6 +168,7 @@ def repository_page(name: str) -> str:
 
 @bp.post("/repos/<name>/ingest")
 @requires("maintainer")
+@operation(produces="text/html", responses={302: "queued: to the repository page"})
 def ingest_form(name: str) -> Response:
     """Queue an ingest from the repository page."""
     repo = repository_or_404(name)
@@ -169,6 +179,7 @@ def ingest_form(name: str) -> Response:
 
 @bp.post("/repos/<name>/jobs/<int:job_id>/cancel")
 @requires("maintainer")
+@operation(produces="text/html", responses={302: "to the repository page"})
 def cancel_form(name: str, job_id: int) -> Response:
     """Cancel the repository's queued or running job from its page."""
     repo = repository_or_404(name)
@@ -181,6 +192,7 @@ def cancel_form(name: str, job_id: int) -> Response:
 
 @bp.get("/search")
 @requires("viewer")
+@operation(produces="text/html", query=SEARCH_QUERY)
 @allow_code_input("q")  # reduced to plain words before it reaches SQL
 def search_page() -> str:
     """The search form, and its results with the matching words highlighted."""
@@ -198,6 +210,7 @@ def search_page() -> str:
 
 @bp.get("/repos/<name>/commits/<ref>")
 @requires("viewer")
+@operation(produces="text/html")
 def commit_page(name: str, ref: str) -> str:
     """One commit: message, experience, files and the diff."""
     repo = repository_or_404(name)
@@ -206,6 +219,7 @@ def commit_page(name: str, ref: str) -> str:
 
 @bp.get("/repos/<name>/patterns/<pattern>")
 @requires("viewer")
+@operation(produces="text/html")
 def pattern_page(name: str, pattern: str) -> str:
     """One pattern's recent examples in a repository."""
     from ades.analytics import pattern_summary

@@ -67,6 +67,7 @@ class _BadRequest(Exception):
 
 
 @public
+@operation(produces="image/svg+xml")
 def favicon() -> Response:
     """The service's icon, which browsers fetch from /favicon.ico on their own; through the
     gateway that path belongs to the ui service, on port 8083 it is this one."""
@@ -79,6 +80,7 @@ bp.record_once(lambda state: state.app.add_url_rule("/favicon.ico", "viz_favicon
 
 @bp.get("/")
 @requires("viewer")
+@operation(produces="text/html")
 def index() -> str:
     """The analytics home: the repositories that can be analysed, largest first."""
     repositories = sorted(repository_summaries(), key=lambda r: -r["commit_count"])
@@ -163,7 +165,8 @@ def _register_api(view: str) -> None:
         query["series"] = {"in": "query", "required": False,
                            "schema": {"type": "string", "enum": list(viz_data.MIX_SERIES)},
                            "description": "What to break each month down by"}
-    wrapped = operation(query=query, tags=["viz-data"], responses={
+    wrapped = operation(query=query, tags=["viz-data"], produces=["application/json", "text/csv"],
+                        responses={
         400: "Missing repo or a bad filter", 404: "No such repository"})(endpoint)
     bp.add_url_rule(f"/api/{view}", endpoint=endpoint.__name__,
                     view_func=requires("viewer")(wrapped), methods=["GET"])
@@ -175,6 +178,7 @@ for _view in viz_data.VIEWS:
 
 @bp.get("/<repo>/")
 @requires("viewer")
+@operation(produces="text/html", responses={302: "to the repository's first view"})
 def repository_home(repo: str) -> Response:
     """A repository's analytics: its first view (activity)."""
     return redirect(url_for("viz.page", repo=repo, view="activity", **request.args.to_dict()))
@@ -182,7 +186,7 @@ def repository_home(repo: str) -> Response:
 
 @bp.get("/<repo>/<view>")
 @requires("viewer")
-@operation(query={k: v for k, v in _FILTER_DOCS.items() if k in FILTER_ARGS})
+@operation(query={k: v for k, v in _FILTER_DOCS.items() if k in FILTER_ARGS}, produces="text/html")
 def page(repo: str, view: str) -> Any:
     """One analytics page: filters, the chart, exports and the table of the same data."""
     if view not in viz_data.VIEWS:

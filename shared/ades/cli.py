@@ -610,10 +610,12 @@ def ips_unblock(ip: str) -> None:
               help="How often an idle worker looks for new jobs.")
 def worker_command(once: bool, lease_seconds: float, poll_seconds: float) -> None:
     """Run ingest jobs queued through the API or webhooks (several workers may share a
-    PostgreSQL database; run one on SQLite). SIGTERM stops it between two batches."""
+    PostgreSQL database; run one on SQLite). SIGTERM stops it between two batches.
+    Prometheus metrics are served on GAIT_METRICS_PORT (default 9094)."""
     import threading
 
     from .logs import configure_logging
+    from .metrics.worker_listener import start_worker_metrics
     from .worker import install_signal_handlers, redis_for, run_worker
 
     with _user_errors():
@@ -622,10 +624,13 @@ def worker_command(once: bool, lease_seconds: float, poll_seconds: float) -> Non
         store = _open_store(config)
         shutdown = threading.Event()
         install_signal_handlers(shutdown)
+        listener = start_worker_metrics(config)
         try:
             run_worker(store, config, redis_client=redis_for(config), once=once,
                        lease_seconds=lease_seconds, poll_seconds=poll_seconds, shutdown=shutdown)
         finally:
+            if listener is not None:
+                listener.close()
             store.close()
 
 

@@ -33,6 +33,9 @@ SECRET_KEY_FILE_NAME = "secret_key"  # noqa: S105 -- a file name, not a secret
 SECTIONS = ("server", "performance", "security", "monitoring")
 # Services without an explicit metrics port serve /metrics on their own port + this offset.
 METRICS_PORT_OFFSET = 1010
+# `ades worker` has no service port: without an explicit metrics port it takes the one
+# after the four services' local metrics ports (8080-8083 + 1010).
+WORKER_METRICS_PORT = 9094
 
 _ENV_PREFIX = "GAIT_"
 _FILE_SUFFIX = "_FILE"
@@ -391,12 +394,16 @@ SETTINGS: tuple[_Setting, ...] = (
              nullable=True, secret=True),
     _Setting("security", "cookie_secure", "GAIT_COOKIE_SECURE", _Bool(), False,
              "Mark session cookies Secure (HTTPS only)."),
+    _Setting("security", "alert_webhook_token", "GAIT_ALERT_WEBHOOK_TOKEN",
+             _Text("a token of at least 16 characters", r"\S{16,}"), None,
+             "Bearer token Alertmanager sends to the ui's POST /api/alerts/webhook; unset "
+             "disables that endpoint.", nullable=True, secret=True),
     # monitoring
     _Setting("monitoring", "enable_metrics", "GAIT_ENABLE_METRICS", _Bool(), True,
              "Serve Prometheus metrics."),
     _Setting("monitoring", "metrics_port", "GAIT_METRICS_PORT", _PORT, None,
-             f"Port for /metrics; unset means the service port + {METRICS_PORT_OFFSET}.",
-             nullable=True),
+             f"Port for /metrics; unset means the service port + {METRICS_PORT_OFFSET} "
+             f"(for `ades worker`: {WORKER_METRICS_PORT}).", nullable=True),
     _Setting("monitoring", "alert_error_rate", "GAIT_ALERT_ERROR_RATE",
              _Float(0.0, 1.0, low_inclusive=False), 0.05,
              "Alert when the 5xx ratio exceeds this fraction."),
@@ -492,6 +499,7 @@ class SecurityConfig:
     enforce_https: bool
     webhook_secret: str | None = field(repr=False)
     cookie_secure: bool
+    alert_webhook_token: str | None = field(repr=False)
 
 
 @dataclass(frozen=True)

@@ -76,11 +76,13 @@ def logging_dict(level: str = "INFO") -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": f"{__name__}.AdesJsonFormatter"}},
-        "handlers": {"console": handler},
+        "handlers": {"console": handler, "discard": {"class": "logging.NullHandler"}},
         "root": {"level": level, "handlers": ["console"]},
         "loggers": {
             "gunicorn.error": {"level": level, "handlers": ["console"], "propagate": False},
-            "gunicorn.access": {"level": level, "handlers": ["console"], "propagate": False},
+            # The app logs every request itself, by path only; gunicorn's access line would
+            # repeat it with the full query string, where careless clients put credentials.
+            "gunicorn.access": {"handlers": ["discard"], "propagate": False},
         },
     }
 

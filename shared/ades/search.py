@@ -120,13 +120,17 @@ def _run(store: Store, words: list[str], mode: str, filters: SearchFilters, limi
                f"WHERE experience_fts MATCH ?{where} ORDER BY {_BM25} LIMIT ? OFFSET ?")
         return store.query(sql, [match, *params, limit, offset])
     joiner = " " if mode == "all" else " or "
-    sql = ("WITH q AS (SELECT websearch_to_tsquery('english', ?) AS query) " +
-           _SELECT.format(score="ts_rank_cd(e.search_vector, q.query, 1)") +
+    # Rank the matches on the experiences alone and join the wide columns and the commit
+    # for the page of results only: a common word matches tens of thousands of rows.
+    sql = ("WITH q AS (SELECT websearch_to_tsquery('english', ?) AS query), "
+           "top AS (SELECT e.id, ts_rank_cd(e.search_vector, q.query, 1) AS score, e.authored_at "
            "FROM q, experiences e JOIN repositories r ON r.id = e.repo_id "
-           "JOIN commits c ON c.id = e.commit_id "
            f"WHERE e.search_vector @@ q.query{where} "
-           "ORDER BY ts_rank_cd(e.search_vector, q.query, 1) DESC, e.authored_at DESC "
-           "LIMIT ? OFFSET ?")
+           "ORDER BY score DESC, e.authored_at DESC, e.id LIMIT ? OFFSET ?) " +
+           _SELECT.format(score="top.score") +
+           "FROM top JOIN experiences e ON e.id = top.id JOIN repositories r ON r.id = e.repo_id "
+           "JOIN commits c ON c.id = e.commit_id "
+           "ORDER BY top.score DESC, top.authored_at DESC, top.id")
     return store.query(sql, [joiner.join(words), *params, limit, offset])
 
 

@@ -5,6 +5,11 @@ may share a PostgreSQL database (on SQLite, run one). While a job runs, a heartb
 renews its lease and notices cancellation; a worker killed outright simply stops renewing,
 and another worker resumes the job once the lease expires. SIGTERM and SIGINT stop the
 worker between two batches and put its job back in the queue.
+
+Losing the database does not end the worker: a job whose database goes away mid-ingest is
+neither failed nor abandoned — the worker waits for the database to answer again, puts the
+job back in the queue and claims it again, and the ingest resumes after its last committed
+batch. An idle worker likewise waits out an outage instead of exiting.
 """
 
 from __future__ import annotations
@@ -18,11 +23,14 @@ from typing import Any
 
 from . import jobs
 from .config import Config
-from .storage import Store
+from .storage import DatabaseUnavailable, StorageError, Store
 
 log = logging.getLogger("ades.worker")
 
 PROGRESS_INTERVAL_SECONDS = 0.5
+# Waiting for a lost database: first retry after this long, doubling up to the maximum.
+DATABASE_RETRY_SECONDS = 0.5
+DATABASE_RETRY_MAX_SECONDS = 5.0
 
 
 class _JobRun:
@@ -67,8 +75,9 @@ class _JobRun:
 def run_job(store: Store, config: Config, job: jobs.Job, worker: str, *, redis_client: Any = None,
             lease_seconds: float = jobs.DEFAULT_LEASE_SECONDS,
             shutdown: threading.Event | None = None) -> str:
-    """Run one claimed job to its end; returns the status it ended with, or `released`
-    when it was handed back (shutdown, lost lease, or another ingest of the repository)."""
+    """Run one claimed job to its end; returns the status it ended with, `released` when it
+    was handed back (shutdown, lost lease, or another ingest of the repository), or
+    `requeued` when the database went away and the job waits in the queue to be resumed."""
     from .metrics import observe_ingest_duration, record_commits_analyzed, record_patterns_extracted
     from .mining.gitrepo import open_repository
     from .mining.ingest import IngestCancelled, ingest_repository
@@ -100,6 +109,13 @@ def run_job(store: Store, config: Config, job: jobs.Job, worker: str, *, redis_c
         _release(store, job.id, worker)
         log.info("job %s handed back: %s", job.id, exc)
         return "released"
+    except DatabaseUnavailable as exc:
+        log.warning("job %s (%s): the database went away (%s); resuming once it is back",
+                    job.id, job.repository, exc)
+        run.finished.set()  # no lease renewals against a database that is not there
+        if wait_for_database(store, run.shutdown):
+            _release(store, job.id, worker)
+        return "requeued"
     except Exception as exc:  # noqa: BLE001 — any failure ends the job with its message
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         log.warning("job %s (%s) failed: %s", job.id, job.repository, message)
@@ -144,6 +160,22 @@ def _release(store: Store, job_id: int, worker: str) -> None:
                    "WHERE id = ? AND worker = ? AND status = 'running'", (job_id, worker))
 
 
+def wait_for_database(store: Store, shutdown: threading.Event) -> bool:
+    """Block until the database answers again (True) or `shutdown` is set (False),
+    retrying with a growing pause."""
+    pause = DATABASE_RETRY_SECONDS
+    while not shutdown.wait(pause):
+        try:
+            store.ping()
+        except StorageError as exc:
+            log.info("the database is still unavailable: %s", exc)
+            pause = min(pause * 2, DATABASE_RETRY_MAX_SECONDS)
+            continue
+        log.info("the database is back")
+        return True
+    return False
+
+
 def _pattern_count(store: Store, repo_id: int) -> int:
     row = store.query_one("SELECT COUNT(*) FROM pattern_occurrences WHERE repo_id = ?", (repo_id,))
     return int(row[0]) if row else 0
@@ -160,15 +192,26 @@ def run_worker(store: Store, config: Config, *, redis_client: Any = None, once: 
     count = 0
     log.info("worker %s started", worker)
     while not shutdown.is_set():
-        job = jobs.claim_job(store, worker, lease_seconds=lease_seconds)
+        try:
+            job = jobs.claim_job(store, worker, lease_seconds=lease_seconds)
+        except DatabaseUnavailable as exc:
+            log.warning("worker %s: the database is unavailable (%s); waiting", worker, exc)
+            wait_for_database(store, shutdown)
+            continue
         if job is None:
             if once:
                 break
             shutdown.wait(poll_seconds)
             continue
         log.info("job %s: ingesting %s (attempt %s)", job.id, job.repository, job.attempts)
-        status = run_job(store, config, job, worker, redis_client=redis_client,
-                         lease_seconds=lease_seconds, shutdown=shutdown)
+        try:
+            status = run_job(store, config, job, worker, redis_client=redis_client,
+                             lease_seconds=lease_seconds, shutdown=shutdown)
+        except DatabaseUnavailable as exc:  # lost while recording the job's end
+            log.warning("job %s: the database went away (%s); it will be resumed", job.id, exc)
+            if wait_for_database(store, shutdown):
+                _release(store, job.id, worker)
+            status = "requeued"
         count += 1
         log.info("job %s: %s", job.id, status)
         if status == "released":

@@ -106,14 +106,17 @@ def test_an_annotation_reaches_every_client_on_every_worker_and_instance_and_cat
             # user05 leaves holding cursor 1; three changes happen; it comes back with it.
             away = clients[5]
             away.close()
-            clients[2].send({"type": "annotation.create", "v": 1, "target":
+            # Each change waits for its own ack (by request id): clients[0] already holds
+            # the ack of "a1", which would otherwise satisfy the wait before "r1" is stored.
+            clients[2].send({"type": "annotation.create", "v": 1, "request_id": "c2", "target":
                              {"kind": "file", "id": "src/http/retry.py"}, "body": "flaky"})
-            clients[2].wait_for(lambda m: m["type"] == "ack")
-            clients[3].send({"type": "annotation.create", "v": 1, "thread_id": 1,
-                             "body": "it papers over a race"})
-            clients[3].wait_for(lambda m: m["type"] == "ack")
-            clients[0].send({"type": "annotation.resolve", "v": 1, "id": 1, "resolved": True})
-            clients[0].wait_for(lambda m: m["type"] == "ack")
+            clients[2].wait_for(lambda m: m["type"] == "ack" and m.get("request_id") == "c2")
+            clients[3].send({"type": "annotation.create", "v": 1, "request_id": "c3",
+                             "thread_id": 1, "body": "it papers over a race"})
+            clients[3].wait_for(lambda m: m["type"] == "ack" and m.get("request_id") == "c3")
+            clients[0].send({"type": "annotation.resolve", "v": 1, "request_id": "r1", "id": 1,
+                             "resolved": True})
+            clients[0].wait_for(lambda m: m["type"] == "ack" and m.get("request_id") == "r1")
             back = WsClient(ws_url(pod_b, repo, cursor=1), token=issued["user05"])
             clients[5] = back
             caught_up = back.wait_for(lambda m: m["type"] == "caught_up")

@@ -21,7 +21,13 @@ from . import audit, limits, lockout, tokens, users
 from .context import audit_request, client_ip, json_error, state
 from .csrf import csrf_exempt, csrf_token
 from .rbac import current_principal, public, requires
-from .sessions import end_session, session_deadline, start_session
+from .sessions import (
+    SESSION_RETRY_AFTER_SECONDS,
+    end_session,
+    session_deadline,
+    session_store_unreachable,
+    start_session,
+)
 
 auth_bp = Blueprint("auth", __name__, url_prefix="/api/auth")
 admin_bp = Blueprint("admin", __name__, url_prefix="/api/admin")
@@ -52,12 +58,18 @@ def _json_object() -> dict[str, Any] | None:
 @csrf_exempt
 def login() -> Response | tuple[Response, int]:
     """Log in with `{"username", "password"}`: 200 with the user and a CSRF token and a
-    fresh session cookie, or 401 with one message for every kind of failure."""
+    fresh session cookie, 401 with one message for every kind of failure, or 503 with
+    Retry-After while the session store (Redis) is down."""
     data = _json_object()
     if data is None or not isinstance(data.get("username"), str) \
             or not isinstance(data.get("password"), str):
         return json_error(400, 'expected a JSON object {"username": ..., "password": ...}')
     username, password = data["username"], data["password"]
+    if session_store_unreachable():
+        # Checking the password would only lock accounts for logins that cannot succeed.
+        return json_error(503, "the session store is unavailable; try again shortly",
+                          {"Retry-After": str(SESSION_RETRY_AFTER_SECONDS)},
+                          code="session_store_unavailable")
     if len(username) > _MAX_USERNAME_LENGTH or len(password) > users.MAX_PASSWORD_LENGTH:
         users.burn_password_check(password[:users.MAX_PASSWORD_LENGTH])
         return json_error(401, INVALID_CREDENTIALS)

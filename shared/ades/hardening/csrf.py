@@ -3,10 +3,10 @@
 A browser sends the session cookie with any request, including one a hostile page
 triggers, so a cookie-authenticated unsafe request (POST, PUT, PATCH, DELETE) must also
 prove it came from our own pages: it carries the session's CSRF token in the
-`X-CSRF-Token` header or a `csrf_token` form field. Requests with a bearer token are
-exempt (a hostile page cannot attach one), and so are anonymous requests, which have
-no session to abuse. Views that must accept cookie writes without a token (the login
-endpoint) are marked `@csrf_exempt`.
+`X-CSRF-Token` header or a `csrf_token` form field, and must not carry a browser `Origin`
+naming another site. Requests with a bearer token are exempt (a hostile page cannot attach
+one), and so are anonymous requests, which have no session to abuse. Views that must accept
+cookie writes without a token (the login endpoint) are marked `@csrf_exempt`.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ import hmac
 import secrets
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 from flask import Response, current_app, request, session
 
-from .context import SAFE_METHODS, audit_request, json_error
+from .context import SAFE_METHODS, audit_request, json_error, state
 
 if TYPE_CHECKING:
     from .rbac import Principal
@@ -58,6 +59,12 @@ def check_request(principal: Principal | None) -> Response | None:
     view = current_app.view_functions.get(request.endpoint or "")
     if getattr(view, EXEMPT_ATTR, False):
         return None
+    origin = request.headers.get("Origin")
+    # The token alone would do while it stays secret; a browser's Origin naming another
+    # site (or "null", an opaque origin) is refused as well, so one leaked token is not enough.
+    if origin is not None and origin.rstrip("/").lower() not in allowed_origins():
+        audit_request("csrf.rejected", detail={"origin": origin[:200]})
+        return json_error(403, "cross-site request refused: its Origin is not this site")
     expected = session.get(SESSION_KEY)
     sent = request.headers.get(HEADER) or _form_token()
     if isinstance(expected, str) and expected and sent and hmac.compare_digest(
@@ -65,6 +72,17 @@ def check_request(principal: Principal | None) -> Response | None:
         return None
     audit_request("csrf.rejected", detail={"token_sent": bool(sent)})
     return json_error(403, "CSRF token missing or invalid; send the X-CSRF-Token header")
+
+
+def allowed_origins() -> set[str]:
+    """Origins a browser may write from: this host's (either scheme) and GAIT_PUBLIC_URL's."""
+    host = request.host.lower()
+    origins = {f"http://{host}", f"https://{host}"}
+    public_url = state().config.server.public_url
+    if public_url:
+        parts = urlsplit(public_url)
+        origins.add(f"{parts.scheme}://{parts.netloc}".lower())
+    return origins
 
 
 def _form_token() -> str | None:

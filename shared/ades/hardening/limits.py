@@ -263,7 +263,10 @@ def init_limits(app: Flask, hardening: HardeningState) -> Limiter:
         strategy="fixed-window",
         in_memory_fallback_enabled=True,
         swallow_errors=True,
-        headers_enabled=True,
+        # No X-RateLimit-* headers: flask-limiter reads the window back after each hit to
+        # fill them, two more storage round trips on every request. A refused request
+        # still says when to come back (Retry-After, from `_on_breach`).
+        headers_enabled=False,
         on_breach=_on_breach,
     )
     limiter.request_filter(is_exempt_path)

@@ -23,6 +23,7 @@ from urllib.parse import urlencode
 
 from flask import Flask, Response, abort, current_app, g, redirect, request
 from flask_login import current_user
+from werkzeug.exceptions import ServiceUnavailable
 
 from . import csrf
 from .context import SAFE_METHODS, audit_request, json_error, state, wants_html
@@ -191,6 +192,15 @@ def enforce_access() -> Response | None:
 
 
 def _unauthenticated() -> Response:
+    from .sessions import SESSION_RETRY_AFTER_SECONDS, session_store_down
+
+    if session_store_down():
+        # The cookie's session may be perfectly valid: say "later", not "log in again".
+        message = "the session store is unavailable; try again shortly"
+        if wants_html():
+            raise ServiceUnavailable(message, retry_after=SESSION_RETRY_AFTER_SECONDS)
+        return json_error(503, message, {"Retry-After": str(SESSION_RETRY_AFTER_SECONDS)},
+                          code="session_store_unavailable")
     if wants_html() and request.method in ("GET", "HEAD"):
         target = request.full_path if request.query_string else request.path
         return redirect(f"{state().options.login_url}?{urlencode({'next': target})}")

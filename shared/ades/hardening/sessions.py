@@ -4,6 +4,10 @@ Every service uses the cookie `ades_session` on path `/`, signed with the shared
 key, so one login works through the gateway. With `GAIT_REDIS_URL` the cookie holds
 only a signed random session id and the data lives in Redis (`<prefix>session:<id>`,
 expiring with the session); without Redis the data travels in Flask's signed cookie.
+While a configured Redis is unreachable no session can be read or started: a request whose
+cookie cannot be looked up is answered 503 with Retry-After where it needs a login (the
+session itself is intact and works again once Redis answers), logins answer 503, and
+bearer tokens, which live in the database, keep working.
 
 At login the session is regenerated (a new Redis id, or a cleared and re-signed cookie)
 so a session id planted before login is worthless after it. Sessions end after
@@ -11,6 +15,10 @@ so a session id planted before login is worthless after it. Sessions end after
 after login, whichever comes first. flask-login's `current_user` is the session's user,
 or the user of a valid bearer token (see `tokens.py`), never both: a request carrying
 an Authorization header ignores the session cookie.
+
+Every login, deadline move and logout is also reported to the session registry
+(`session_registry.py`: a Redis sorted set, or the `login_sessions` table without Redis),
+whose count each service publishes as the `ades_active_user_sessions` gauge.
 """
 
 from __future__ import annotations
@@ -21,17 +29,26 @@ import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, Request, Response, g, session
+from flask import Flask, Request, Response, current_app, g, request, session
 from flask.json.tag import TaggedJSONSerializer
 from flask.sessions import SessionInterface, SessionMixin
 from flask_login import LoginManager, login_user, logout_user
 from itsdangerous import BadSignature, Signer
 from werkzeug.datastructures import CallbackDict
 
+from ..storage import StorageError
 from . import tokens, users
 from .context import HardeningState, audit_request, state
 from .csrf import rotate_csrf_token
+from .external_bearer import expects_external_bearer
 from .rbac import bearer_token
+from .session_registry import (
+    RedisSessionRegistry,
+    SessionRegistry,
+    StoreSessionRegistry,
+    record_quietly,
+    session_key,
+)
 
 if TYPE_CHECKING:
     import redis
@@ -48,6 +65,11 @@ SEEN_RESOLUTION_SECONDS = 60
 # After a Redis error, sessions skip Redis for this long instead of timing out on it
 # for every request.
 REDIS_RETRY_SECONDS = 5.0
+# Set in the WSGI environ when a request's session cookie could not be looked up because
+# Redis is down: such a request is answered 503, not 401 (its session may well be valid).
+SESSION_STORE_DOWN = "ades.session_store_down"
+SESSION_RETRY_AFTER_SECONDS = 5
+_REGISTRY_EXTENSION = "ades.session_registry"
 
 login_manager = LoginManager()
 login_manager.session_protection = None  # we regenerate sessions at login ourselves
@@ -67,7 +89,7 @@ def _load_session_user(user_id: str) -> users.User | None:
 @login_manager.request_loader
 def _load_token_user(request: Request) -> users.User | None:
     token = bearer_token()
-    if not token:
+    if not token or expects_external_bearer():
         return None
     resolved = tokens.resolve_token(state().store, token)
     if resolved is None:
@@ -83,19 +105,27 @@ def _load_token_user(request: Request) -> users.User | None:
 
 def start_session(user: users.User) -> str:
     """Log `user` in on a brand-new session; returns the session's new CSRF token."""
+    replaced = session.get(NONCE_KEY) if "_user_id" in session else None
     regenerate_session()
     login_user(user, remember=False)
     session.permanent = True
     now = time.time()
     session[CREATED_KEY] = now
     session[SEEN_KEY] = now
+    key, deadline = session_key(session[NONCE_KEY]), session_deadline()
+    record_quietly(lambda: _registry().opened(key, user.id, deadline), "a login")
+    if isinstance(replaced, str):  # a login over a login: the old session is gone
+        record_quietly(lambda: _registry().closed(session_key(replaced)), "a replaced login")
     return rotate_csrf_token()
 
 
 def end_session() -> None:
     """Log out and discard the whole session (its Redis entry too)."""
+    nonce = session.get(NONCE_KEY)
     logout_user()
     session.clear()
+    if isinstance(nonce, str):
+        record_quietly(lambda: _registry().closed(session_key(nonce)), "a logout")
 
 
 def regenerate_session() -> None:
@@ -131,6 +161,9 @@ def enforce_session_timeouts() -> None:
         return
     if now - session[SEEN_KEY] >= SEEN_RESOLUTION_SECONDS:
         session[SEEN_KEY] = now
+        nonce, moved = session.get(NONCE_KEY), session_deadline()
+        if isinstance(nonce, str) and moved is not None:
+            record_quietly(lambda: _registry().touched(session_key(nonce), moved), "activity")
 
 
 def _is_number(value: Any) -> bool:
@@ -181,11 +214,27 @@ class RedisSessionInterface(SessionInterface):
         self._skip_until = time.monotonic() + REDIS_RETRY_SECONDS
         log.error("session store unavailable (%s): %s", action, exc)
 
+    def reachable(self) -> bool:
+        """True when Redis answers now (False at once within a retry pause after an error)."""
+        import redis
+
+        if not self._available():
+            return False
+        try:
+            self.client.ping()
+        except redis.RedisError as exc:
+            self._failed("ping", exc)
+            return False
+        return True
+
     def open_session(self, app: Flask, request: Request) -> ServerSideSession:
         import redis
 
         cookie = request.cookies.get(self.get_cookie_name(app))
-        if not cookie or not self._available():
+        if not cookie:
+            return ServerSideSession()
+        if not self._available():
+            request.environ[SESSION_STORE_DOWN] = True
             return ServerSideSession()
         try:
             sid = self._signer(app).unsign(cookie).decode("ascii")
@@ -195,6 +244,7 @@ class RedisSessionInterface(SessionInterface):
             raw = self.client.get(self._key(sid))
         except redis.RedisError as exc:
             self._failed("read", exc)
+            request.environ[SESSION_STORE_DOWN] = True
             return ServerSideSession()
         if raw is None:
             return ServerSideSession()
@@ -267,3 +317,43 @@ def init_sessions(app: Flask, hardening: HardeningState, secret_key: str) -> Non
                                                       hardening.options.redis_key_prefix)
     login_manager.init_app(app)
     app.before_request(enforce_session_timeouts)
+    registry: SessionRegistry = (
+        RedisSessionRegistry(hardening.redis, hardening.options.redis_key_prefix)
+        if hardening.redis is not None else StoreSessionRegistry(hardening.store_getter))
+    app.extensions[_REGISTRY_EXTENSION] = registry
+    _publish_active_sessions(app, registry)
+
+
+def _registry() -> SessionRegistry:
+    return current_app.extensions[_REGISTRY_EXTENSION]
+
+
+def _publish_active_sessions(app: Flask, registry: SessionRegistry) -> None:
+    """Have the app's metrics refresh the active-sessions gauge (apps without metrics: no-op)."""
+    from ..metrics import add_refresher, is_bound, set_active_sessions
+
+    if not is_bound(app):
+        return
+
+    def refresh() -> None:
+        import redis
+
+        try:
+            live = registry.count(time.time())
+        except (StorageError, redis.RedisError) as exc:
+            log.warning("cannot count the active sessions: %s", exc)
+            return  # the gauge keeps its last value; readiness reports the outage
+        set_active_sessions(live)
+
+    add_refresher(app, refresh)
+
+
+def session_store_down() -> bool:
+    """True when this request's session could not be read because Redis is down."""
+    return bool(request.environ.get(SESSION_STORE_DOWN))
+
+
+def session_store_unreachable() -> bool:
+    """True when sessions live in Redis and Redis does not answer (logins cannot start)."""
+    interface = current_app.session_interface
+    return isinstance(interface, RedisSessionInterface) and not interface.reachable()

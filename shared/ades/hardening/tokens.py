@@ -65,6 +65,15 @@ _SELECT = ("SELECT t.id, t.user_id, u.username, t.name, t.scope, t.created_at, "
            "t.last_used_at, t.revoked_at FROM api_tokens t JOIN users u ON u.id = t.user_id ")
 
 
+_TOKEN_FIELDS = ("id", "user_id", "username", "name", "scope", "created_at", "last_used_at",
+                 "revoked_at")
+# The token and its user in one round trip: every API request with a bearer token runs it.
+_RESOLVE = ("SELECT t.id, t.user_id, u.username, t.name, t.scope, t.created_at, t.last_used_at, "
+            "t.revoked_at, u.role, u.created_at AS user_created_at, u.failed_logins, "
+            "u.locked_until, u.last_login_at, u.disabled "
+            "FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?")
+
+
 def _token(row: dict[str, Any]) -> ApiToken:
     return ApiToken(**row)
 
@@ -141,12 +150,16 @@ def resolve_token(store: Store, plaintext: str, *,
     """
     if not isinstance(plaintext, str) or not _TOKEN_SHAPE.fullmatch(plaintext):
         return None
-    rows = store.query_dicts(_SELECT + "WHERE t.token_hash = ?", (hash_token(plaintext),))
+    rows = store.query_dicts(_RESOLVE, (hash_token(plaintext),))
     if not rows:
         return None
-    token = _token(rows[0])
-    user = users.get_user_by_id(store, token.user_id)
-    if token.revoked or user is None or user.disabled:
+    row = rows[0]
+    token = _token({k: row[k] for k in _TOKEN_FIELDS})
+    user = User(id=row["user_id"], username=row["username"], role=row["role"],
+                created_at=row["user_created_at"], failed_logins=row["failed_logins"],
+                locked_until=row["locked_until"], last_login_at=row["last_login_at"],
+                disabled=bool(row["disabled"]))
+    if token.revoked or user.disabled:
         return None
     now = time.time() if now is None else now
     touched = False

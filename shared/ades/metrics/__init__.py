@@ -105,11 +105,14 @@ def add_refresher(app: Flask, refresher: Callable[[], None]) -> None:
     service_metrics(app).refreshers.append(refresher)
 
 
-def _bind_exporter(app: Flask, service: str, multiprocess: bool) -> Any:
-    from ..hardening.rbac import public
+def is_bound(app: Flask) -> bool:
+    """True when `init_app` bound metrics to `app` (library tests build apps without)."""
+    return _EXTENSION in app.extensions
 
+
+def _bind_exporter(app: Flask, service: str, multiprocess: bool) -> Any:
     options = {"group_by": "endpoint", "default_labels": {"service": service},
-               "metrics_decorator": public}
+               "metrics_decorator": _metrics_view}
     if multiprocess:
         from prometheus_flask_exporter.multiprocess import GunicornInternalPrometheusMetrics
 
@@ -128,6 +131,15 @@ def _bind_exporter(app: Flask, service: str, multiprocess: bool) -> Any:
                                                      **options)
     exporter.init_app(app)
     return exporter
+
+
+def _metrics_view(view: Any) -> Any:
+    """The exporter's `/metrics` view: public, and documented as Prometheus text."""
+    from ..hardening.rbac import public
+    from ..service.openapi import operation
+
+    return public(operation(produces="text/plain",
+                            query={"name[]": "only these metric families"})(view))
 
 
 class _SharedInstruments:
@@ -164,6 +176,6 @@ def _finish_request(response: Any) -> Any:
 
 
 __all__ = ["METRICS_PATH", "MULTIPROC_ENV", "REGISTRY", "AlertReport", "RequestWindow",
-           "ServiceMetrics", "add_refresher", "init_app", "instruments",
+           "ServiceMetrics", "add_refresher", "init_app", "instruments", "is_bound",
            "observe_ingest_duration", "record_commits_analyzed", "record_patterns_extracted",
            "service_metrics", "set_active_sessions"]

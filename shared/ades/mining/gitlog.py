@@ -28,6 +28,8 @@ _HUNK = re.compile(rb"^@@+ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@+ ?(.*)$")
 # Text kept per file for content analysis; beyond this a file counts as "huge".
 MAX_ANALYSED_LINES = 5000
 _ZERO_BLOB = re.compile(r"^0+$")
+_OBJECT_ID = re.compile(rb"[0-9a-f]{40}|[0-9a-f]{64}")
+_OBJECT_IDS = re.compile(rb"(?:[0-9a-f]{40}|[0-9a-f]{64})(?: (?:[0-9a-f]{40}|[0-9a-f]{64}))*")
 
 
 class GitLogError(Exception):
@@ -98,7 +100,9 @@ def parse_diff_git_path(rest: bytes) -> str:
 def _parse_header(raw: bytes) -> Commit:
     fields = raw.split(b"\x00")
     # fields: ['', H, P, aN, aE, at, cN, cE, ct, B, trailing]
-    if len(fields) != _HEADER_FIELDS + 1 or len(fields[1]) not in (40, 64):
+    # A corrupt stream must end in GitLogError, not in a decode error further down.
+    if (len(fields) != _HEADER_FIELDS + 1 or not _OBJECT_ID.fullmatch(fields[1])
+            or (fields[2] and not _OBJECT_IDS.fullmatch(fields[2]))):
         raise GitLogError("unexpected commit header in git log output")
     try:
         author_time, commit_time = int(fields[5]), int(fields[8])
@@ -220,8 +224,8 @@ def _file_header_line(state: _FileState, line: bytes) -> None:
     elif line.startswith(b"deleted file mode"):
         state.change.change_type = "D"
     elif line.startswith(b"index "):
-        blobs = line[6:].split(b" ", 1)[0].split(b"..")
-        if len(blobs) == 2:
+        blobs = line[6:].split(b" ", 1)[0].rstrip(b"\n").split(b"..")
+        if len(blobs) == 2 and all(_OBJECT_ID.fullmatch(b) for b in blobs):
             state.old_blob, state.new_blob = blobs[0].decode("ascii"), blobs[1].decode("ascii")
     elif line.startswith(b"Binary files ") or line.startswith(b"GIT binary patch"):
         state.change.is_binary = True

@@ -64,6 +64,36 @@ def open_repository(path: str) -> GitRepository:
                          branch=branch.stdout.decode().strip() or None, bare=bare)
 
 
+def storage_directories(repo_path: str) -> list[str]:
+    """The real paths of every directory git reads `repo_path`'s history from: its git dir,
+    the common dir (worktrees) and each object store named in `objects/info/alternates`.
+
+    A `.git` file (`gitdir: ...`), a worktree or an alternates entry can point anywhere, so a
+    caller that confines repositories to some roots must check these as well as the path.
+    """
+    probe = run_git(repo_path, "rev-parse", "--absolute-git-dir", "--git-common-dir")
+    git_dir, common = probe.stdout.decode("utf-8", "surrogateescape").split("\n")[:2]
+    common_dir = os.path.join(git_dir, common) if not os.path.isabs(common) else common
+    found = [os.path.realpath(git_dir), os.path.realpath(common_dir)]
+    pending = [os.path.join(d, "objects") for d in found]
+    seen: set[str] = set()
+    while pending:  # alternates may chain; git follows up to 5 levels, we follow them all
+        objects = os.path.realpath(pending.pop())
+        if objects in seen:
+            continue
+        seen.add(objects)
+        found.append(objects)
+        try:
+            with open(os.path.join(objects, "info", "alternates"), encoding="utf-8",
+                      errors="surrogateescape") as handle:
+                lines = [line.strip() for line in handle]
+        except OSError:
+            continue
+        pending += [line if os.path.isabs(line) else os.path.join(objects, line)
+                    for line in lines if line and not line.startswith("#")]
+    return list(dict.fromkeys(found))
+
+
 def reachable_commits(repo_path: str, head: str) -> list[str]:
     """Every commit reachable from `head`, parents before children."""
     out = run_git(repo_path, "rev-list", "--reverse", "--topo-order", head, "--").stdout

@@ -149,8 +149,10 @@ def _ingest_in_workers(store: Store, repo_path: str, repo_id: int, hashes: list[
                 w.terminate()
             w.join()
         for q in (events, tasks):
+            # The workers are gone: chunks they never took would block the feeder thread
+            # (and join_thread) forever on a full pipe after an early exit.
+            q.cancel_join_thread()
             q.close()
-            q.join_thread()
     return done
 
 

@@ -1,10 +1,10 @@
 """Repositories registered by clone URL: validation, then a local mirror kept up to date.
 
-A URL is checked before git sees it: no leading '-' (it would read as an option), no
-`transport::address` forms such as `ext::` (they run commands), no control characters or
-whitespace, and a scheme from the configured allow-list. git is then told the same
-allow-list (`protocol.allow=never` plus one `protocol.<scheme>.allow=always` each), and every
-invocation separates options from arguments with `--`.
+A URL is checked before git sees it: no leading '-' in it, its host or its user (they would
+read as options), no `transport::address` forms such as `ext::` (they run commands), no
+control characters or whitespace, and a scheme from the configured allow-list. git is then
+told the same allow-list (`protocol.allow=never` plus one `protocol.<scheme>.allow=always`
+each), and every invocation separates options from arguments with `--`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from .gitrepo import RepositoryError
 
-_SCP_LIKE = re.compile(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:(?!//)[^\s]+$")
+_SCP_LIKE = re.compile(r"^(?P<user>[A-Za-z0-9._-]+)@(?P<host>[A-Za-z0-9.-]+):(?!//)[^\s]+$")
 _TRANSPORT = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*::")
 MAX_URL_LENGTH = 2048
 
@@ -38,13 +38,23 @@ def validate_clone_url(url: str, allowed_schemes: tuple[str, ...] | list[str]) -
         raise RepositoryError("clone URL must not contain whitespace or control characters")
     if _TRANSPORT.match(url):
         raise RepositoryError("clone URL uses a git transport helper (such as ext::), which is refused")
-    if _SCP_LIKE.match(url):
+    if scp := _SCP_LIKE.match(url):
         scheme = "ssh"
+        if scp["host"].startswith("-") or scp["user"].startswith("-"):
+            raise RepositoryError("clone URL host and user must not start with '-'")
     else:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            hostname = parts.hostname
+        except ValueError:  # e.g. an unbalanced "[" in the host
+            raise RepositoryError(f"not a clone URL: {url}") from None
         scheme = parts.scheme.lower()
-        if not scheme or (scheme != "file" and not parts.hostname):
+        if not scheme or (scheme != "file" and not hostname):
             raise RepositoryError(f"not a clone URL: {url}")
+        # ssh would read `-oProxyCommand=...` as an option: refused here rather than left
+        # to git's own check at clone time, so such a URL is never stored.
+        if (hostname or "").startswith("-") or (parts.username or "").startswith("-"):
+            raise RepositoryError("clone URL host and user must not start with '-'")
     if scheme not in allowed_schemes:
         raise RepositoryError(f"clone URL scheme {scheme!r} is not allowed "
                               f"(allowed: {', '.join(allowed_schemes) or 'none'})")

@@ -13,12 +13,13 @@ Views reach the database with `get_store()` and describe query parameters for
 
 from __future__ import annotations
 
+from . import api_schemas
 from .app import UndeclaredRoutesError, create_service_app
 from .context import ServiceContext, get_store, service_context
 from .errors import RequestTimedOut, error_response, wants_html
 from .openapi import build_document, operation
 from .repositories import repository_summaries
 
-__all__ = ["RequestTimedOut", "ServiceContext", "UndeclaredRoutesError", "build_document",
+__all__ = ["RequestTimedOut", "api_schemas", "ServiceContext", "UndeclaredRoutesError", "build_document",
            "create_service_app", "error_response", "get_store", "operation",
            "repository_summaries", "service_context", "wants_html"]

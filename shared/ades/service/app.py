@@ -27,12 +27,22 @@ from ..metrics import METRICS_PATH
 from ..metrics import init_app as init_metrics
 from ..optimizer import SlowQueryLog, apply_gc_settings, optimizer
 from ..optimizer import init_app as init_optimizer
-from . import deadline, errors, health
+from . import api_schemas, deadline, errors, health
 from .context import EXTENSION_KEY, ServiceContext
-from .openapi import build_document
+from .openapi import JSON, build_document, error_response_doc
 from .store import StoreHolder
 
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
+# What the chassis's own auth routes take and answer, beyond what their rules tell.
+_CHASSIS_PATHS: dict[str, Any] = {
+    "/api/auth/login": {"post": {
+        "requestBody": {"required": True, "content": {JSON: {"schema": {
+            "type": "object", "required": ["username", "password"],
+            "properties": {"username": {"type": "string"}, "password": {"type": "string"}}}}}},
+        "responses": {"200": {"content": {JSON: {"schema": api_schemas.LOGIN}}},
+                      "401": error_response_doc("Invalid username or password (the same "
+                                                "answer whether the user exists or not)")}}},
+}
 _LISTENER_PORT = "ades.listener_port"
 
 
@@ -121,7 +131,7 @@ def _chassis_blueprint(name: str, openapi_paths: Mapping[str, Any] | None) -> Bl
         from flask import current_app
 
         return jsonify(build_document(current_app, title=f"ADES {name}", version=__version__,
-                                      extra_paths=openapi_paths))
+                                      extra_paths={**_CHASSIS_PATHS, **(openapi_paths or {})}))
 
     @bp.get("/api/performance")
     @requires("admin")

@@ -15,7 +15,7 @@ from typing import Any
 from flask import Flask, Response, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
-from ..storage import DatabaseUnavailable
+from ..storage import DatabaseUnavailable, InvalidText
 
 log = logging.getLogger("ades.service")
 
@@ -59,6 +59,7 @@ def init_app(app: Flask) -> None:
     """Register the handlers for HTTP errors, database outages and everything else."""
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(DatabaseUnavailable, _database_unavailable)
+    app.register_error_handler(InvalidText, _invalid_text)
     app.register_error_handler(Exception, _unexpected)
 
 
@@ -78,6 +79,11 @@ def _database_unavailable(exc: DatabaseUnavailable) -> Response:
     log.warning("database unavailable: %s", exc)
     return error_response(503, "the database is unavailable; try again shortly",
                           code="database_unavailable", headers={"Retry-After": "5"})
+
+
+def _invalid_text(exc: InvalidText) -> Response:
+    return error_response(400, "the request holds text with a NUL byte, which cannot be stored "
+                          "or searched", code="invalid_text")
 
 
 def _unexpected(exc: Exception) -> Response:

@@ -2,8 +2,9 @@
 
 - `GET /healthz` — liveness: the process answers. Touches nothing else, so a database
   outage never gets pods restarted.
-- `GET /readyz` — readiness: the database and, when configured, Redis answer within short
-  timeouts; 200 or 503 with the checks.
+- `GET /readyz` — readiness: 200 while the database answers (503 when it does not); a
+  configured Redis is checked too, but its outage only degrades the service, which then
+  stays ready and says so (see `readyz`).
 - `GET /api/health` — component status, version and uptime.
 - `GET /api/health/detailed` — adds versions of the stack, pool and cache statistics,
   this worker's threshold alerts and the warnings an operator should see, including the
@@ -105,11 +106,24 @@ def healthz() -> Response:
 @bp.get("/readyz")
 @public
 def readyz() -> tuple[Response, int]:
-    """Readiness: 200 when the database (and Redis, if configured) answer, else 503."""
+    """Readiness: 200 while the database answers, else 503 (`not_ready`).
+
+    A configured Redis that does not answer makes the service `degraded` (listed under
+    `degraded`) but leaves it ready: every request still works on its fallbacks — logins
+    and cookie sessions answer 503 until Redis is back, bearer tokens work, rate limits
+    count per process, websockets connect but reach only their own worker. Every pod
+    shares the same Redis, so taking them out of rotation would turn a degraded suite into
+    an unreachable one.
+    """
     components = _components()
-    ready = all(c["status"] == "up" for c in components.values())
-    return (jsonify({"status": "ready" if ready else "not_ready", "checks": components}),
-            200 if ready else 503)
+    ready = components["database"]["status"] == "up"
+    degraded = [name for name, check in components.items()
+                if name != "database" and check["status"] != "up"]
+    status = "not_ready" if not ready else "degraded" if degraded else "ready"
+    body: dict[str, Any] = {"status": status, "checks": components}
+    if degraded:
+        body["degraded"] = degraded
+    return jsonify(body), 200 if ready else 503
 
 
 @bp.get("/api/health")

@@ -3,8 +3,15 @@
 Every URL rule becomes an operation: its path parameters come from the rule's converters,
 its summary and description from the view's docstring, its required role and token scope
 from the RBAC declaration (`x-required-role`, `x-token-scope`, and `security`). What a
-rule cannot tell — query parameters, request bodies, response shapes — a view adds with
-`@operation(...)`, and a service can pass whole fragments as `openapi_paths`.
+rule cannot tell — query parameters, request bodies, response shapes, media types — a view
+adds with `@operation(...)`, and a service can pass whole fragments as `openapi_paths`.
+
+The errors every route can meet are documented from what the chassis itself answers: 400
+(bad input, or input the SQL-injection/XSS inspection blocks), 403 (a blocked address),
+429 (rate limits) and 503 (database down or request time limit) on everything hardening
+guards; 404 where the path names something; 413 where a body is taken; 401/403 where a
+role is required. Each error is the `Error` JSON object, or an HTML page for a browser
+(`Accept: text/html`). Success responses are JSON unless the view says `produces=`.
 """
 
 from __future__ import annotations
@@ -23,6 +30,16 @@ OPENAPI_ATTR = "_ades_openapi"
 View = TypeVar("View", bound=Callable[..., Any])
 _CONVERTER_TYPES = {"int": {"type": "integer"}, "float": {"type": "number"},
                     "uuid": {"type": "string", "format": "uuid"}}
+JSON = "application/json"
+HTML = "text/html"
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object", "required": ["error"],
+    "properties": {"error": {"type": "string"}, "code": {"type": "string"},
+                   "status": {"type": "integer"},
+                   "request_id": {"type": "string", "nullable": True}},
+}
+# Media types whose bodies are text: their schema is a plain string.
+_TEXT_SCHEMA = {"type": "string"}
 _RULE_PART = re.compile(r"<(?:(?P<converter>[a-zA-Z_][a-zA-Z0-9_]*)(?:\([^)]*\))?:)?"
                         r"(?P<name>[a-zA-Z_][a-zA-Z0-9_]*)>")
 
@@ -30,18 +47,28 @@ _RULE_PART = re.compile(r"<(?:(?P<converter>[a-zA-Z_][a-zA-Z0-9_]*)(?:\([^)]*\))
 def operation(*, summary: str | None = None, description: str | None = None,
               query: Mapping[str, str | Mapping[str, Any]] | None = None,
               body: Mapping[str, Any] | None = None,
+              form: Mapping[str, str] | None = None,
               responses: Mapping[str | int, str | Mapping[str, Any]] | None = None,
-              tags: list[str] | None = None) -> Callable[[View], View]:
+              tags: list[str] | None = None, produces: str | list[str] | None = None,
+              schemas: Mapping[str | int, Mapping[str, Any]] | None = None,
+              ) -> Callable[[View], View]:
     """Add what a route rule cannot tell to a view's OpenAPI operation.
 
     `query` maps parameter names to a description (or a full parameter object);
-    `body` is a JSON schema for the request body; `responses` maps status codes to a
-    description (or a full response object). Place it below the route decorator.
+    `body` is a JSON schema for the request body; `form` maps the fields of an HTML
+    form body to their descriptions (all strings, all optional); `responses` maps status
+    codes to a description (or a full response object); `produces` names the media type(s) of the
+    success responses (default JSON); `schemas` maps success status codes to the JSON
+    schema of their body. Place it below the route decorator.
     """
     def mark(view: View) -> View:
         setattr(view, OPENAPI_ATTR, {"summary": summary, "description": description,
                                      "query": dict(query or {}), "body": body,
-                                     "responses": dict(responses or {}), "tags": tags})
+                                     "form": dict(form) if form is not None else None,
+                                     "responses": dict(responses or {}), "tags": tags,
+                                     "produces": [produces] if isinstance(produces, str)
+                                     else list(produces or [JSON]),
+                                     "schemas": dict(schemas or {})})
         return view
 
     return mark
@@ -58,7 +85,7 @@ def build_document(app: Flask, *, title: str, version: str,
         view = app.view_functions.get(rule.endpoint)
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             paths.setdefault(path, {})[method.lower()] = _operation(
-                app, rule.endpoint, method, view, path_params)
+                app, rule.endpoint, method, view, rule.rule, path_params)
     for path, methods in (extra_paths or {}).items():
         for method, fragment in methods.items():
             target = paths.setdefault(path, {}).setdefault(method.lower(), {})
@@ -68,7 +95,7 @@ def build_document(app: Flask, *, title: str, version: str,
         "openapi": "3.0.3",
         "info": {"title": title, "version": version},
         "paths": paths,
-        "components": {"securitySchemes": {
+        "components": {"schemas": {"Error": copy.deepcopy(ERROR_SCHEMA)}, "securitySchemes": {
             "session": {"type": "apiKey", "in": "cookie", "name": cookie},
             "bearer": {"type": "http", "scheme": "bearer",
                        "description": "An API token created in the UI (scope read or write)."},
@@ -88,7 +115,7 @@ def _openapi_path(rule: str) -> tuple[str, list[dict[str, Any]]]:
     return _RULE_PART.sub(replace, rule), params
 
 
-def _operation(app: Flask, endpoint: str, method: str, view: Any,
+def _operation(app: Flask, endpoint: str, method: str, view: Any, path: str,
                path_params: list[dict[str, Any]]) -> dict[str, Any]:
     extra = getattr(view, OPENAPI_ATTR, {}) if view is not None else {}
     doc = inspect.getdoc(view) or ""
@@ -113,8 +140,22 @@ def _operation(app: Flask, endpoint: str, method: str, view: Any,
     if extra.get("body") is not None:
         op["requestBody"] = {"required": True, "content": {
             "application/json": {"schema": extra["body"]}}}
+    elif extra.get("form") is not None:
+        op["requestBody"] = {"required": True, "content": {
+            "application/x-www-form-urlencoded": {"schema": {
+                "type": "object",
+                "properties": {name: {"type": "string", "description": text}
+                               for name, text in extra["form"].items()}}}}}
+    described = {"200"}  # statuses given by a description alone get media types here
     for status, spec in (extra.get("responses") or {}).items():
-        op["responses"][str(status)] = {"description": spec} if isinstance(spec, str) else spec
+        if isinstance(spec, str):
+            described.add(str(status))
+            op["responses"][str(status)] = {"description": spec}
+        else:
+            described.discard(str(status))
+            op["responses"][str(status)] = copy.deepcopy(dict(spec))
+    _add_success_content(op["responses"], described, extra.get("produces") or [JSON],
+                         extra.get("schemas") or {})
     rule = access_rule(app, endpoint)
     if rule is None:
         op["x-required-role"] = "undeclared"
@@ -125,9 +166,57 @@ def _operation(app: Flask, endpoint: str, method: str, view: Any,
         op["x-required-role"] = rule.role
         op["x-token-scope"] = rule.scope_for(method)
         op["security"] = [{"session": []}, {"bearer": []}]
-        op["responses"].setdefault("401", {"description": "Not logged in / no valid token"})
-        op["responses"].setdefault("403", {"description": f"Requires role {rule.role}"})
+        op["responses"].setdefault("401", error_response_doc("Not logged in / no valid token"))
+        op["responses"].setdefault("403", error_response_doc(f"Requires role {rule.role}"))
+    _add_chassis_errors(app, op["responses"], path, method,
+                        has_path_params=bool(path_params),
+                        has_body=extra.get("body") is not None or extra.get("form") is not None)
     return op
+
+
+def error_response_doc(description: str) -> dict[str, Any]:
+    """An error response: the `Error` object, or the HTML error page for a browser."""
+    return {"description": description, "content": {
+        JSON: {"schema": {"$ref": "#/components/schemas/Error"}},
+        HTML: {"schema": dict(_TEXT_SCHEMA)}}}
+
+
+def _add_success_content(responses: dict[str, Any], described: set[str], produces: list[str],
+                         schemas: Mapping[str | int, Mapping[str, Any]]) -> None:
+    """Give each 2xx response given as a description its media types (and schema)."""
+    for status, response in responses.items():
+        if status not in described or not status.startswith("2") or status == "204":
+            continue
+        schema = schemas.get(status) or schemas.get(int(status)) or {}
+        response["content"] = {media: {"schema": copy.deepcopy(dict(schema)) if media == JSON
+                                       else dict(_TEXT_SCHEMA)}
+                               for media in produces}
+
+
+def _add_chassis_errors(app: Flask, responses: dict[str, Any], path: str, method: str, *,
+                        has_path_params: bool, has_body: bool) -> None:
+    """Document the errors the chassis answers on this route, unless the view already did."""
+    from ..hardening.context import EXTENSION_KEY as HARDENING_KEY
+
+    for status, response in list(responses.items()):
+        if status.startswith(("4", "5")) and "content" not in response:
+            responses[status] = {**error_response_doc(response.get("description", status)), **response}
+    defaults: dict[str, str] = {}
+    if has_path_params:
+        defaults["404"] = "Not found: the path names nothing that exists"
+    hardening = app.extensions.get(HARDENING_KEY)
+    exempt = hardening.options.exempt_paths if hardening is not None else ()
+    if path not in exempt:
+        defaults["400"] = ("Bad request: invalid parameters or body, or input that looks like "
+                           "SQL injection or cross-site scripting (blocked and audited)")
+        defaults["403"] = "Forbidden: the client address is blocked for abuse, or a CSRF check failed"
+        defaults["429"] = "Too many requests from this client (see Retry-After)"
+        defaults["503"] = ("The database is unavailable or the request ran past its time limit "
+                           "(see Retry-After)")
+    if has_body or method in ("POST", "PUT", "PATCH"):
+        defaults["413"] = "The request body is larger than the service accepts"
+    for status, description in defaults.items():
+        responses.setdefault(status, error_response_doc(description))
 
 
 def _deep_merge(target: dict[str, Any], fragment: Mapping[str, Any]) -> None:

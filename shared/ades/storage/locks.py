@@ -24,16 +24,8 @@ def repository_lock(store: Store, repo_id: int) -> Iterator[None]:
     database (released by the kernel when the process dies).
     """
     if store.dialect == "postgres":
-        with store.pool.connection() as conn:  # type: ignore[attr-defined]
-            conn.autocommit = True
-            got = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (0x4ADE5, repo_id)).fetchone()
-            if not got[0]:
-                raise IngestBusy("another ingest of this repository is running")
-            try:
-                yield
-            finally:
-                conn.execute("SELECT pg_advisory_unlock(%s, %s)", (0x4ADE5, repo_id))
-                conn.autocommit = False
+        with _advisory_lock(store, repo_id):
+            yield
         return
     path = f"{store.path}.ingest-{repo_id}.lock"  # type: ignore[attr-defined]
     fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
@@ -45,3 +37,27 @@ def repository_lock(store: Store, repo_id: int) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def _advisory_lock(store: Store, repo_id: int) -> Iterator[None]:
+    import psycopg
+
+    from .errors import DatabaseUnavailable
+
+    try:
+        with store.pool.connection() as conn:  # type: ignore[attr-defined]
+            conn.autocommit = True
+            got = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (0x4ADE5, repo_id)).fetchone()
+            if not got[0]:
+                raise IngestBusy("another ingest of this repository is running")
+            try:
+                yield
+            finally:
+                # A server that went away took the lock with the session: nothing to release,
+                # and the error that brought us here is the one to report.
+                if not conn.broken:
+                    conn.execute("SELECT pg_advisory_unlock(%s, %s)", (0x4ADE5, repo_id))
+                    conn.autocommit = False
+    except psycopg.OperationalError as exc:
+        raise DatabaseUnavailable(f"PostgreSQL unavailable: {exc}".splitlines()[0]) from exc

@@ -2,12 +2,21 @@
 
 The pool is opened when the store is created, which services do inside `create_app` (after
 gunicorn forks), never at import time.
+
+A server that goes away (restart, failover, network) must cost each request milliseconds,
+not the pool's whole wait: once a connection fails and a direct connection attempt is
+refused too, the store marks the server down and answers `DatabaseUnavailable` at once,
+re-probing it directly at most every `PROBE_INTERVAL_SECONDS`. The pool gives up its own
+reconnection attempts after `RECONNECT_SECONDS` (rather than backing off for minutes), so
+the first request after the server is back grows it again at once.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
+import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
 from typing import Any
@@ -16,7 +25,14 @@ import psycopg
 import psycopg_pool
 
 from .base import Store, Transaction
-from .errors import DatabaseUnavailable, StorageError
+from .errors import DatabaseUnavailable, InvalidText, StorageError
+
+# While the server is known to be down, one caller re-probes it this often; the others
+# fail at once.
+PROBE_INTERVAL_SECONDS = 0.5
+# How long the pool keeps retrying a lost connection in the background before leaving it
+# to the next request (psycopg_pool's default is five minutes of growing backoff).
+RECONNECT_SECONDS = 2.0
 
 
 @lru_cache(maxsize=1024)
@@ -33,6 +49,9 @@ def _describe(exc: psycopg.Error) -> str:
 def _storage_error(exc: psycopg.Error) -> StorageError:
     if isinstance(exc, psycopg.OperationalError | psycopg_pool.PoolTimeout):
         return DatabaseUnavailable(f"PostgreSQL unavailable: {_describe(exc)}")
+    if isinstance(exc, psycopg.DataError) and "NUL (0x00)" in str(exc):
+        # psycopg refuses such text before it reaches the server; SQLite would accept it.
+        return InvalidText(f"PostgreSQL: {_describe(exc)}")
     return StorageError(f"PostgreSQL: {_describe(exc)}")
 
 
@@ -95,11 +114,19 @@ class PostgresStore(Store):
         options = f"-c statement_timeout={int(statement_timeout_ms)}"
         if not synchronous_commit:
             options += " -c synchronous_commit=off"
+        self._connect_timeout = connect_timeout
+        self._down_reason: str | None = None
+        self._next_probe = 0.0
+        self._probe_lock = threading.Lock()
+        # Connections are checked in `_connection`, not by the pool's `check`, so that a
+        # dead server is noticed by the first request instead of after the pool's wait.
         self._pool = psycopg_pool.ConnectionPool(
             url, min_size=min_size, max_size=max_size, open=False, timeout=connect_timeout,
+            # Autocommit: a read is one round trip instead of BEGIN, the query and COMMIT;
+            # writes still run in explicit transactions (`transaction()`).
             kwargs={"connect_timeout": max(1, int(connect_timeout)), "options": options,
-                    "application_name": "ades"},
-            check=psycopg_pool.ConnectionPool.check_connection, name="ades")
+                    "application_name": "ades", "autocommit": True},
+            reconnect_timeout=RECONNECT_SECONDS, name="ades")
         try:
             self._pool.open(wait=True, timeout=connect_timeout)
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
@@ -119,11 +146,68 @@ class PostgresStore(Store):
 
     @contextlib.contextmanager
     def _connection(self) -> Iterator[psycopg.Connection]:
+        """A checked pooled connection; DatabaseUnavailable at once while the server is down."""
+        self._refuse_while_down()
         try:
-            with self._pool.connection() as conn:
+            conn = self._checked_connection()
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            raise self._unavailable(exc) from exc
+        try:
+            with conn:  # commits a read's implicit transaction, rolls back on error
                 yield conn
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
-            raise _storage_error(exc) from exc
+            raise (self._unavailable(exc) if conn.broken else _storage_error(exc)) from exc
+        finally:
+            self._pool.putconn(conn)
+
+    def _checked_connection(self) -> psycopg.Connection:
+        # Every pooled connection may have died with a restarted server: try each once, then
+        # a fresh one, before concluding anything.
+        for _ in range(self._pool.max_size + 1):
+            conn = self._pool.getconn()
+            try:
+                psycopg_pool.ConnectionPool.check_connection(conn)
+            except psycopg.Error:
+                self._pool.putconn(conn)  # the pool discards it and schedules a replacement
+                if not self._server_answers():
+                    raise
+                continue
+            return conn
+        raise psycopg.OperationalError("no working connection in the pool")
+
+    def _server_answers(self) -> bool:
+        """True when a direct connection succeeds (a refused one fails in milliseconds)."""
+        try:
+            psycopg.connect(self.url, connect_timeout=max(1, int(self._connect_timeout))).close()
+        except psycopg.Error as exc:
+            self._next_probe = time.monotonic() + PROBE_INTERVAL_SECONDS
+            self._down_reason = _describe(exc)
+            return False
+        return True
+
+    def _unavailable(self, exc: psycopg.Error | psycopg_pool.PoolTimeout) -> StorageError:
+        """The error for a lost connection, marking the server down when it is."""
+        error = _storage_error(exc)
+        if isinstance(error, DatabaseUnavailable) and self._down_reason is None \
+                and not self._server_answers():
+            return DatabaseUnavailable(f"PostgreSQL unavailable: {self._down_reason}")
+        return error
+
+    def _refuse_while_down(self) -> None:
+        """Raise DatabaseUnavailable while the server is marked down, except for the one
+        caller per probe interval that checks whether it is back."""
+        reason = self._down_reason
+        if reason is None:
+            return
+        with self._probe_lock:
+            probe = time.monotonic() >= self._next_probe
+            if probe:
+                self._next_probe = time.monotonic() + PROBE_INTERVAL_SECONDS
+        if probe and self._server_answers():
+            self._down_reason = None
+            self._pool.check()  # replace the dead idle connections now
+            return
+        raise DatabaseUnavailable(f"PostgreSQL unavailable: {self._down_reason or reason}")
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[PostgresTransaction]:

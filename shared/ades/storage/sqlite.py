@@ -25,7 +25,32 @@ _PRAGMAS = (
 
 
 def _storage_error(exc: sqlite3.Error, path: str) -> StorageError:
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF  # the primary result code
+    if code in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR):
+        full = _disk_full_error(path, certain=code == sqlite3.SQLITE_FULL)
+        if full is not None:
+            return full
     return StorageError(f"SQLite database {path}: {exc}")
+
+
+def _disk_full_error(path: str, *, certain: bool) -> StorageError | None:
+    """The error of a write that failed for want of space (None when, not `certain`, the
+    disk has room after all).
+
+    SQLite says "database or disk is full" (or, when its shared-memory file cannot grow,
+    "disk I/O error"): name the disk, the space left and what to do. The failed
+    transaction was rolled back, so what was committed before it is intact.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    try:
+        stats = os.statvfs(directory)
+    except OSError:
+        return None
+    free_kib = stats.f_bavail * stats.f_frsize // 1024
+    if not certain and free_kib > 1024:
+        return None
+    return StorageError(f"SQLite database {path}: the disk is full ({free_kib} KiB free in {directory}); "
+                        "free some space and run again (everything stored before is kept)")
 
 
 class SQLiteTransaction(Transaction):

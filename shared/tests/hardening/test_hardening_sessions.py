@@ -219,12 +219,15 @@ def test_redis_sessions_keep_only_a_signed_id_in_the_cookie(make_app, redis_serv
         server.close()
 
 
-def test_sessions_fail_closed_but_tokens_still_work_when_redis_is_down(make_app, world,
-                                                                       closed_port_redis_url):
+def test_logins_answer_503_but_tokens_still_work_when_redis_is_down(make_app, world,
+                                                                    closed_port_redis_url):
     app = make_app(redis_url=closed_port_redis_url)
     client = app.test_client()
-    assert login(client, "bob").status_code == 200  # the session cannot be stored...
-    assert client.get("/api/auth/me").status_code == 401  # ...so nobody is logged in
+    refused = login(client, "bob")  # the session could not be stored: no silent 200
+    assert refused.status_code == 503
+    assert refused.get_json()["code"] == "session_store_unavailable"
+    assert int(refused.headers["Retry-After"]) > 0
+    assert client.get("/api/auth/me").status_code == 401  # nobody is logged in
     assert client.get("/api/items", headers=bearer(world.read_token)).status_code == 200
 
 
@@ -233,13 +236,15 @@ def test_passwords_are_never_inspected_as_attack_payloads(session_app, world):
     assert login(session_app.test_client(), "carol", "x' OR '1'='1 <script>").status_code == 200
 
 
-def test_a_redis_outage_logs_sessions_out_without_failing_requests(make_app, world,
-                                                                   throwaway_redis):
+def test_a_redis_outage_suspends_sessions_with_503_without_failing_other_requests(
+        make_app, world, throwaway_redis):
     app = make_app(redis_url=throwaway_redis.url)
     client = app.test_client()
     login(client, "bob")
     assert client.get("/api/auth/me").status_code == 200
     throwaway_redis.stop()
-    assert client.get("/api/auth/me").status_code == 401
+    suspended = client.get("/api/auth/me")  # "try again later", not "log in again"
+    assert suspended.status_code == 503
+    assert suspended.get_json()["code"] == "session_store_unavailable"
     assert client.get("/api/items", headers=bearer(world.read_token)).status_code == 200
     assert client.get("/healthz").status_code == 200
