@@ -387,6 +387,13 @@ def _tmpfs(directory: Path, size_kb: int):
             subprocess.run(["umount", "-l", str(directory)], capture_output=True)
 
 
+def _fill(path: Path) -> None:
+    """Write `path` until the file system has no space left."""
+    with contextlib.suppress(OSError), open(path, "wb", buffering=0) as filler:
+        while True:
+            filler.write(b"\0" * 4096)
+
+
 def _resize(directory: Path, size_kb: int) -> None:
     subprocess.run(["mount", "-o", f"remount,size={size_kb}k", str(directory)], check=True)
 
@@ -446,10 +453,26 @@ def test_a_full_data_disk_fails_the_ingest_clearly_and_corrupts_nothing(tmp_path
             assert DISK_FULL.search(error) and "\n" not in error, error
             # Reads keep working while the disk is full.
             assert http("GET", ui.url + "/api/repositories/big/stats", headers=auth).status == 200
+            # A write through the API gets a clear 507, not a 500, and stores nothing. The WAL
+            # still holds the failed ingest's frames, whose space later writes reuse: with a
+            # little room, move the WAL into the database and truncate it, then fill the disk
+            # again, so the write must grow the WAL and cannot.
+            _resize(data, DISK_KB + 4096)
+            with contextlib.closing(sqlite3.connect(database)) as conn:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                jobs_before = conn.execute("SELECT count(*) FROM ingest_jobs").fetchone()[0]
+            _fill(data / "filler")
+            refused = http("POST", ui.url + "/api/repositories/big/ingest", headers=auth)
+            assert refused.status == 507, refused.body
+            assert refused.json()["code"] == "storage_full", refused.body
+            (data / "filler").unlink(missing_ok=True)
+            with contextlib.closing(sqlite3.connect(database)) as conn:
+                assert conn.execute("SELECT count(*) FROM ingest_jobs").fetchone()[0] == jobs_before
         after_job = _whole_commits_only(database, clean)
         assert after_cli <= after_job < DISK_COMMITS
         observed.append(f"job {job_id} queued through the API, run by `ades worker`: `failed` with error "
-                        f"`{error}`; {after_job} whole commits kept; the API kept serving reads")
+                        f"`{error}`; {after_job} whole commits kept; the API kept serving reads, and "
+                        f"a write through it got {refused.status} `{refused.json()['error']}`")
 
         # Room again: a re-run completes and equals a clean ingest.
         _resize(data, 64 * 1024)

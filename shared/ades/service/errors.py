@@ -15,7 +15,7 @@ from typing import Any
 from flask import Flask, Response, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
-from ..storage import DatabaseUnavailable, InvalidText
+from ..storage import DatabaseUnavailable, InvalidText, StorageFull
 
 log = logging.getLogger("ades.service")
 
@@ -60,6 +60,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(DatabaseUnavailable, _database_unavailable)
     app.register_error_handler(InvalidText, _invalid_text)
+    app.register_error_handler(StorageFull, _storage_full)
     app.register_error_handler(Exception, _unexpected)
 
 
@@ -79,6 +80,12 @@ def _database_unavailable(exc: DatabaseUnavailable) -> Response:
     log.warning("database unavailable: %s", exc)
     return error_response(503, "the database is unavailable; try again shortly",
                           code="database_unavailable", headers={"Retry-After": "5"})
+
+
+def _storage_full(exc: StorageFull) -> Response:
+    log.error("write refused, the data disk is full: %s", exc)
+    return error_response(507, "the server's data disk is full; nothing was changed",
+                          code="storage_full")
 
 
 def _invalid_text(exc: InvalidText) -> Response:

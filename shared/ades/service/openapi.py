@@ -9,9 +9,9 @@ adds with `@operation(...)`, and a service can pass whole fragments as `openapi_
 The errors every route can meet are documented from what the chassis itself answers: 400
 (bad input, or input the SQL-injection/XSS inspection blocks), 403 (a blocked address),
 429 (rate limits) and 503 (database down or request time limit) on everything hardening
-guards; 404 where the path names something; 413 where a body is taken; 401/403 where a
-role is required. Each error is the `Error` JSON object, or an HTML page for a browser
-(`Accept: text/html`). Success responses are JSON unless the view says `produces=`.
+guards; 404 where the path names something; 413 where a body is taken; 507 (data disk full)
+on writes; 401/403 where a role is required. Each error is the `Error` JSON object, or an
+HTML page for a browser (`Accept: text/html`). Success responses are JSON unless the view says `produces=`.
 """
 
 from __future__ import annotations
@@ -215,6 +215,8 @@ def _add_chassis_errors(app: Flask, responses: dict[str, Any], path: str, method
                            "(see Retry-After)")
     if has_body or method in ("POST", "PUT", "PATCH"):
         defaults["413"] = "The request body is larger than the service accepts"
+    if method in ("POST", "PUT", "PATCH", "DELETE"):
+        defaults["507"] = "The server's data disk is full; nothing was changed"
     for status, description in defaults.items():
         responses.setdefault(status, error_response_doc(description))
 

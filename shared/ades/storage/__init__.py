@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .base import Store, Transaction
-from .errors import DatabaseUnavailable, InvalidText, StorageError
+from .errors import DatabaseUnavailable, InvalidText, StorageError, StorageFull
 from .migrations import is_current, upgrade
 
 
@@ -39,5 +39,5 @@ def open_store(database_url: str, *, pool_min: int = 1, pool_max: int = 10,
     return store
 
 
-__all__ = ["DatabaseUnavailable", "InvalidText", "StorageError", "Store", "Transaction", "is_current",
-           "open_store", "upgrade"]
+__all__ = ["DatabaseUnavailable", "InvalidText", "StorageError", "StorageFull", "Store", "Transaction",
+           "is_current", "open_store", "upgrade"]

@@ -12,5 +12,9 @@ class InvalidText(StorageError):
     """
 
 
+class StorageFull(StorageError):
+    """A write failed for want of disk space; the failed transaction was rolled back."""
+
+
 class DatabaseUnavailable(StorageError):
     """The database server cannot be reached right now (connection refused, timeout)."""

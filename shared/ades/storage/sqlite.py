@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from .base import Store, Transaction
-from .errors import StorageError
+from .errors import StorageError, StorageFull
 
 _PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -49,7 +49,7 @@ def _disk_full_error(path: str, *, certain: bool) -> StorageError | None:
     free_kib = stats.f_bavail * stats.f_frsize // 1024
     if not certain and free_kib > 1024:
         return None
-    return StorageError(f"SQLite database {path}: the disk is full ({free_kib} KiB free in {directory}); "
+    return StorageFull(f"SQLite database {path}: the disk is full ({free_kib} KiB free in {directory}); "
                         "free some space and run again (everything stored before is kept)")
 
 
