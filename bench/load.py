@@ -233,7 +233,12 @@ def main() -> int:
     parser.add_argument("--database", default="ades_bench_load", help="PostgreSQL database name")
     parser.add_argument("--redis-url", default=os.environ.get("ADES_BENCH_REDIS_URL", DEFAULT_REDIS))
     parser.add_argument("--only", action="append", help="measure only these rows (repeatable)")
+    parser.add_argument("--setting", action="append", default=[], metavar="GAIT_NAME=VALUE",
+                        help="a setting for every process of the suite (repeatable)")
     args = parser.parse_args()
+    settings = dict(item.partition("=")[::2] for item in args.setting)
+    if any(not name.startswith("GAIT_") for name in settings):
+        parser.error("--setting takes GAIT_NAME=VALUE")
 
     repo = Path(args.repo).resolve()
     if not (repo / "HEAD").exists() and not (repo / ".git").exists():
@@ -254,7 +259,8 @@ def main() -> int:
     try:
         with running_suite(repo_path=repo, repo_name=name, postgres_server=POSTGRES_URL,
                            database=args.database, redis_url=args.redis_url, run_dir=work / "run",
-                           workers=args.workers, ws_users=args.ws_users) as suite:
+                           workers=args.workers, ws_users=args.ws_users,
+                           settings=settings) as suite:
             return run(args, suite, work, taken)
     except (SuiteError, WrkError) as exc:
         print(f"bench-load: {exc}", file=sys.stderr)
@@ -374,7 +380,8 @@ def run(args, suite, work: Path, taken: str) -> int:
     lists = ready.loads.lists
     lines = [f"`make bench-load` — {taken}; {machine()}; repository {suite.repo_name} "
              f"({ready.commit_count:,} commits) on PostgreSQL + Redis; gunicorn "
-             f"{os.environ.get('GAIT_WORKERS') or args.workers or 'default'} workers per service; "
+             f"{args.workers or 'default (2)'} workers per service"
+             f"{''.join(f', {s}' for s in args.setting)}; "
              f"wrk {args.connections} connections, {args.threads} threads; "
              f"{args.warmup:g} s warm-up + {args.seconds:g} s per row.", "",
              *table(rows, rows[0].result.throughput), "",

@@ -168,12 +168,16 @@ def _stop_nginx(process: subprocess.Popen) -> None:
 @contextlib.contextmanager
 def running_suite(*, repo_path: Path, repo_name: str, postgres_server: str, database: str,
                   redis_url: str, run_dir: Path, workers: int | None, ws_users: int,
+                  settings: dict[str, str] | None = None,
                   ready_timeout: float = 120) -> Iterator[Suite]:
-    """Prepare the database (ingest, accounts, token), start everything, yield, stop it all."""
+    """Prepare the database (ingest, accounts, token), start everything, yield, stop it all.
+
+    `settings` are GAIT_* variables for every process of the suite (to try a configuration).
+    """
     db_url = database_url(postgres_server, database)
     env = {"GAIT_POSTGRES_URL": db_url, "GAIT_REDIS_URL": redis_url,
            "GAIT_REPO_ROOTS": str(repo_path.parent), "GAIT_RATE_LIMIT": SERVICE_RATE_LIMIT,
-           "GAIT_SECRET_KEY": secrets.token_hex(32)}
+           "GAIT_SECRET_KEY": secrets.token_hex(32), **(settings or {})}
     if workers:
         env["GAIT_WORKERS"] = str(workers)
     if run_dir.exists():
