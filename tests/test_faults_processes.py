@@ -30,6 +30,7 @@ from gitrepos import make_linear_repo
 from history_snapshot import snapshot_history
 from pgserver import free_port
 from service_runner import http, run_service, service_env
+from service_runner import wait_until as _wait
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
@@ -85,16 +86,6 @@ def _address(service) -> str:
 
 def _port(service) -> int:
     return int(service.url.rsplit(":", 1)[1])
-
-
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"{what}: not within {timeout} s")
 
 
 # --------------------------------------------------------------------- SIGTERM under load

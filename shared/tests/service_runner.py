@@ -26,6 +26,17 @@ from pgserver import free_port
 ROOT = Path(__file__).resolve().parents[2]
 
 
+
+def wait_until(predicate, timeout: float = 60.0, what: str = "condition"):
+    """Poll `predicate` every 50 ms; return its first truthy value, or fail after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"{what}: not within {timeout} s")
+
 @dataclass
 class HttpResponse:
     status: int

@@ -7,10 +7,10 @@ import json
 import queue
 import shutil
 import subprocess
-import time
 
 import pytest
 from ades.events import LocalEventBus, channel_for, create_event_bus, decode_message
+from service_runner import wait_until as _wait
 
 
 def test_the_local_bus_delivers_to_the_rooms_listeners_only_and_says_it_is_per_process():
@@ -37,15 +37,6 @@ def _start_redis(tmp_path, port):
     return subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                              "--appendonly", "no", "--dir", str(tmp_path)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def _wait(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def test_redis_buses_share_rooms_drop_garbage_and_reconnect_after_redis_restarts(tmp_path):

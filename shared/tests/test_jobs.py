@@ -14,6 +14,7 @@ from ades import jobs
 from ades.storage import open_store
 from ades.storage.repositories import register_repository
 from gitrepos import make_linear_repo, make_realistic_repo
+from service_runner import wait_until
 
 ADES = [sys.executable, "-m", "ades"]
 
@@ -97,16 +98,6 @@ def _worker(env: dict, *extra: str) -> subprocess.Popen:
                             stderr=subprocess.DEVNULL, start_new_session=True)
 
 
-def _wait(predicate, timeout: float = 120.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
-
-
 def _stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -127,8 +118,8 @@ def test_two_workers_ingest_two_repositories_at_once(postgres_url, tmp_path):
                   for name, p in paths.items()}
         workers = [_worker(env), _worker(env)]
         try:
-            ended = _wait(lambda: all(jobs.get_job(store, j.id).finished for j in queued.values())
-                          and [jobs.get_job(store, j.id) for j in queued.values()])
+            ended = wait_until(lambda: all(jobs.get_job(store, j.id).finished for j in queued.values())
+                          and [jobs.get_job(store, j.id) for j in queued.values()], 120)
         finally:
             for proc in workers:
                 _stop(proc)
@@ -147,7 +138,7 @@ def test_a_worker_killed_mid_job_leaves_it_to_another_that_finishes_it_like_a_cl
         job = jobs.enqueue_ingest(store, register_repository(store, "big", str(path)).id)
         first = _worker(env, "--lease-seconds", "2")
         try:
-            _wait(lambda: jobs.get_job(store, job.id).done >= 100)
+            wait_until(lambda: jobs.get_job(store, job.id).done >= 100, 120)
         finally:
             os.killpg(first.pid, signal.SIGKILL)
             first.wait()
@@ -155,7 +146,7 @@ def test_a_worker_killed_mid_job_leaves_it_to_another_that_finishes_it_like_a_cl
         assert killed_at.status == "running" and killed_at.done < 1500
         second = _worker(env, "--lease-seconds", "2")
         try:
-            ended = _wait(lambda: (j := jobs.get_job(store, job.id)).finished and j)
+            ended = wait_until(lambda: (j := jobs.get_job(store, job.id)).finished and j, 120)
         finally:
             _stop(second)
         assert ended.status == "succeeded" and ended.attempts == 2 and ended.worker != killed_at.worker
@@ -206,7 +197,7 @@ def test_sigterm_stops_the_worker_between_batches_and_puts_its_job_back_in_the_q
         job = jobs.enqueue_ingest(store, register_repository(store, "big", str(path)).id)
         worker = _worker(env)
         try:
-            _wait(lambda: jobs.get_job(store, job.id).done >= 40)
+            wait_until(lambda: jobs.get_job(store, job.id).done >= 40, 120)
             os.killpg(worker.pid, signal.SIGTERM)
             assert worker.wait(30) == 0
         finally:
