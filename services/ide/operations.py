@@ -78,7 +78,7 @@ def context(args: Mapping[str, Any]) -> dict[str, Any]:
     return cached(_key("ide.context", repo, args), lambda: file_context(
         store, repo, args.get("path"), lines=args.get("lines"), symbol=args.get("symbol"),
         snippet=args.get("snippet"), token_budget=args.get("token_budget"), memo=_memo(repo)),
-        repo_id=repo.id)
+        repo_id=repo.id, shared=True)
 
 
 def review(args: Mapping[str, Any]) -> dict[str, Any]:
@@ -87,7 +87,7 @@ def review(args: Mapping[str, Any]) -> dict[str, Any]:
     store = get_store()
     return cached(_key("ide.review", repo, args),
                   lambda: review_diff(store, repo, args.get("diff"), memo=_memo(repo)),
-                  repo_id=repo.id)
+                  repo_id=repo.id, shared=True)
 
 
 def similar(args: Mapping[str, Any]) -> dict[str, Any]:
@@ -99,7 +99,7 @@ def similar(args: Mapping[str, Any]) -> dict[str, Any]:
     return cached(_key("ide.similar", repo, args), lambda: {
         "repository": repo.name,
         **similar_changes(store, repo, text, path=args.get("path"), limit=limit)},
-        repo_id=repo.id)
+        repo_id=repo.id, shared=True)
 
 
 def search(args: Mapping[str, Any]) -> dict[str, Any]:
@@ -121,7 +121,7 @@ def search(args: Mapping[str, Any]) -> dict[str, Any]:
         return {"query": q, "results": [r.to_dict() for r in found]}
 
     return cached(("ide.search", json.dumps(args, sort_keys=True, default=str)), run,
-                  repo_id=repo.id if repo else None)
+                  repo_id=repo.id if repo else None, shared=True)
 
 
 def co_changes(args: Mapping[str, Any]) -> dict[str, Any]:

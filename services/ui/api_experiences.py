@@ -46,7 +46,9 @@ def search_from_args(default_limit: int = 10) -> tuple[str, SearchFilters, int, 
         raise ApiError(400, "'q' is longer than 500 characters")
     repo = request.args.get("repo") or None
     if repo is not None:
-        repository_or_404(repo)
+        # That it exists is cached (until the next registration or deletion): a search
+        # restricted to a repository is the most frequent request of all.
+        cached(("ui.repository-exists", repo), lambda: repository_or_404(repo) is not None)
     filters = SearchFilters(repo=repo, category=request.args.get("category") or None,
                             language=request.args.get("language") or None,
                             author=request.args.get("author") or None,
@@ -64,9 +66,10 @@ def run_search(query: str, filters: SearchFilters, limit: int, offset: int) -> l
         except SearchError as exc:
             raise ApiError(400, str(exc)) from None
 
-    # Filed under every repository's generation: any ingest may change any result.
+    # Filed under every repository's generation: any ingest may change any result. Shared
+    # with the other workers and pods through Redis: the results are plain JSON.
     key = ("ui.search", tuple(query_words(query)), astuple(filters), limit, offset)
-    return cached(key, run)
+    return cached(key, run, shared=True)
 
 
 @bp.get("/search")

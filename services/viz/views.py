@@ -108,7 +108,7 @@ def _view_data(view: str, repo_name: str, args: dict[str, str]) -> dict[str, Any
         raise _BadRequest(400, str(exc)) from None
     compute = viz_data.VIEWS[view]
     data = cached(("viz", view, repo.id, filters.key(), tuple(sorted(extra.items()))),
-                  lambda: compute(store, repo.id, filters, **extra), repo_id=repo.id)
+                  lambda: compute(store, repo.id, filters, **extra), repo_id=repo.id, shared=True)
     applied = {k: args.get(k) or None for k in FILTER_ARGS}
     return {"repo": repo.name, "view": view, "filters": applied, **extra, **data}
 

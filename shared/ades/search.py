@@ -1,7 +1,8 @@
 """Ranked full-text search over experiences, with filters and match explanations.
 
 One API over two engines: FTS5 with bm25 on SQLite, a weighted tsvector with a GIN index and
-ts_rank_cd on PostgreSQL. Queries are reduced to plain words before they reach either
+ts_rank_cd on PostgreSQL (in the narrow `experience_search` table). Commit trailer lines
+(Signed-off-by: ...) are not indexed. Queries are reduced to plain words before they reach either
 engine, so no user input is ever interpreted as query syntax. All words must match; when
 that finds nothing, any word may match (and the result says so).
 """
@@ -76,13 +77,17 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _filter_sql(filters: SearchFilters) -> tuple[str, list[Any]]:
+def _filter_sql(filters: SearchFilters, narrow: bool = False) -> tuple[str, list[Any]]:
+    """WHERE clauses for `filters` over experiences `e` joined with repositories `r`, or, when
+    `narrow`, over PostgreSQL's search table `s` (repository, category and dates) and `e`."""
     clauses, params = [], []
+    own = "s" if narrow else "e"
     if filters.repo:
-        clauses.append("r.name = ?")
+        clauses.append("s.repo_id = (SELECT id FROM repositories WHERE name = ?)" if narrow
+                       else "r.name = ?")
         params.append(filters.repo)
     if filters.category:
-        clauses.append("e.category = ?")
+        clauses.append(f"{own}.category = ?")
         params.append(filters.category)
     if filters.language:
         clauses.append("(',' || e.languages || ',') LIKE ? ESCAPE '\\'")
@@ -95,12 +100,17 @@ def _filter_sql(filters: SearchFilters) -> tuple[str, list[Any]]:
                        "AND fc.path LIKE ? ESCAPE '\\')")
         params.append(_escape_like(filters.path_prefix) + "%")
     if filters.since is not None:
-        clauses.append("e.authored_at >= ?")
+        clauses.append(f"{own}.authored_at >= ?")
         params.append(int(filters.since))
     if filters.until is not None:
-        clauses.append("e.authored_at <= ?")
+        clauses.append(f"{own}.authored_at <= ?")
         params.append(int(filters.until))
     return "".join(f" AND {c}" for c in clauses), params
+
+
+def _needs_experiences(filters: SearchFilters) -> bool:
+    """Whether a filter reads columns that only the wide experiences table has."""
+    return bool(filters.language or filters.author or filters.path_prefix)
 
 
 _SELECT = ("SELECT c.hash, {score}, e.title, r.name, e.category, e.author_name, e.author_email, "
@@ -110,8 +120,8 @@ _SELECT = ("SELECT c.hash, {score}, e.title, r.name, e.category, e.author_name, 
 
 def _run(store: Store, words: list[str], mode: str, filters: SearchFilters, limit: int,
          offset: int) -> list[tuple]:
-    where, params = _filter_sql(filters)
     if store.dialect == "sqlite":
+        where, params = _filter_sql(filters)
         joiner = " AND " if mode == "all" else " OR "
         match = joiner.join(f'"{w}"' for w in words)
         sql = (_SELECT.format(score=f"-{_BM25}") +
@@ -119,14 +129,16 @@ def _run(store: Store, words: list[str], mode: str, filters: SearchFilters, limi
                "JOIN repositories r ON r.id = e.repo_id JOIN commits c ON c.id = e.commit_id "
                f"WHERE experience_fts MATCH ?{where} ORDER BY {_BM25} LIMIT ? OFFSET ?")
         return store.query(sql, [match, *params, limit, offset])
+    where, params = _filter_sql(filters, narrow=True)
     joiner = " " if mode == "all" else " or "
-    # Rank the matches on the experiences alone and join the wide columns and the commit
+    wide = " JOIN experiences e ON e.id = s.experience_id" if _needs_experiences(filters) else ""
+    # Rank the matches in the narrow search table and join the wide columns and the commit
     # for the page of results only: a common word matches tens of thousands of rows.
     sql = ("WITH q AS (SELECT websearch_to_tsquery('english', ?) AS query), "
-           "top AS (SELECT e.id, ts_rank_cd(e.search_vector, q.query, 1) AS score, e.authored_at "
-           "FROM q, experiences e JOIN repositories r ON r.id = e.repo_id "
-           f"WHERE e.search_vector @@ q.query{where} "
-           "ORDER BY score DESC, e.authored_at DESC, e.id LIMIT ? OFFSET ?) " +
+           "top AS (SELECT s.experience_id AS id, ts_rank_cd(s.vector, q.query, 1) AS score, "
+           f"s.authored_at FROM q, experience_search s{wide} "
+           f"WHERE s.vector @@ q.query{where} "
+           "ORDER BY score DESC, s.authored_at DESC, s.experience_id LIMIT ? OFFSET ?) " +
            _SELECT.format(score="top.score") +
            "FROM top JOIN experiences e ON e.id = top.id JOIN repositories r ON r.id = e.repo_id "
            "JOIN commits c ON c.id = e.commit_id "

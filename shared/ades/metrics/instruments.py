@@ -39,6 +39,12 @@ CACHE_MISSES = Counter("ades_cache_misses", "Lookups a cache could not answer.",
 CACHE_EVICTIONS = Counter("ades_cache_evictions",
                           "Entries dropped from a cache to make room or because they expired.",
                           ["cache", "reason"], registry=REGISTRY)
+CACHE_SHARED_ERRORS = Counter("ades_cache_shared_errors",
+                              "Redis failures of a shared cache tier (the lookup went on without it).",
+                              ["cache"], registry=REGISTRY)
+CACHE_SHARED_SKIPPED = Counter("ades_cache_shared_skipped",
+                               "Values not written to a shared cache tier (too_large, not_json).",
+                               ["cache", "reason"], registry=REGISTRY)
 CACHE_ENTRIES = Gauge("ades_cache_entries", "Entries held in a cache.", ["cache"],
                       registry=REGISTRY, multiprocess_mode="livesum")
 DB_POOL_SIZE = Gauge("ades_db_pool_size", "Open connections in the PostgreSQL pools.",

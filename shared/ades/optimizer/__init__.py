@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import Flask, current_app
 
@@ -22,6 +22,7 @@ from .cache import (
     CacheStats,
     LRUCache,
     QueryCache,
+    SharedTier,
     cached_query,
     invalidate_repository,
 )
@@ -34,6 +35,9 @@ from .slow_queries import (
     SlowQueryLog,
     explain,
 )
+
+if TYPE_CHECKING:
+    import redis
 
 T = TypeVar("T")
 _EXTENSION = "ades.optimizer"
@@ -52,6 +56,7 @@ class Optimizer:
         store = self.store_getter()
         return {
             "cache": self.query_cache.stats().to_dict(),
+            "shared_cache": self.query_cache.shared.stats() if self.query_cache.shared else None,
             "pool": pool_stats(store),
             "slow_query_threshold_ms": self.slow_log.threshold_ms,
             "slow_queries_total": self.slow_log.total,
@@ -63,14 +68,22 @@ class Optimizer:
 
 
 def init_app(app: Flask, store_getter: Callable[[], Store], config: Config, *,
-             slow_log: SlowQueryLog | None = None, name: str = "queries") -> Optimizer:
+             slow_log: SlowQueryLog | None = None, name: str = "queries",
+             redis_getter: Callable[[], redis.Redis | None] | None = None) -> Optimizer:
     """Create the app's query cache (and slow-query log, unless given); register gauges.
 
-    `name` labels the cache's metrics.
+    `name` labels the cache's metrics. With `server.redis_url` configured the cache gets a
+    shared Redis tier; its client comes from `redis_getter` (default: the app's hardening
+    client, looked up on first use) and its keys use the hardening key prefix.
     """
     performance = config.performance
     cache = LRUCache(performance.cache_size, performance.cache_ttl_seconds, name=name)
-    bound = Optimizer(QueryCache(cache, store_getter),
+    shared = None
+    if config.server.redis_url:
+        shared = SharedTier(redis_getter or (lambda: _hardening_redis(app)),
+                            key_prefix=_redis_key_prefix(app),
+                            ttl_seconds=performance.cache_ttl_seconds, name=name)
+    bound = Optimizer(QueryCache(cache, store_getter, shared=shared),
                       slow_log or SlowQueryLog(performance.slow_query_ms), store_getter)
     app.extensions[_EXTENSION] = bound
 
@@ -87,6 +100,21 @@ def init_app(app: Flask, store_getter: Callable[[], Store], config: Config, *,
     return bound
 
 
+def _hardening_redis(app: Flask) -> redis.Redis | None:
+    # The hardening extension owns the app's client; an app without it has no Redis.
+    from ..hardening.context import EXTENSION_KEY
+
+    hardening = app.extensions.get(EXTENSION_KEY)
+    return hardening.redis if hardening is not None else None
+
+
+def _redis_key_prefix(app: Flask) -> str:
+    from ..hardening.context import EXTENSION_KEY, HardeningOptions
+
+    hardening = app.extensions.get(EXTENSION_KEY)
+    return (hardening.options if hardening is not None else HardeningOptions()).redis_key_prefix
+
+
 def _has_metrics(app: Flask) -> bool:
     return "ades.metrics" in app.extensions
 
@@ -101,13 +129,18 @@ def query_cache(app: Flask | None = None) -> QueryCache:
     return optimizer(app).query_cache
 
 
-def cached(key: Hashable, fn: Callable[[], T], *, repo_id: int | None = None) -> T:
-    """`cached_query` on the current app's query cache."""
-    return cached_query(query_cache(), key, fn, repo_id=repo_id)
+def cached(key: Hashable, fn: Callable[[], T], *, repo_id: int | None = None,
+           shared: bool = False) -> T:
+    """`cached_query` on the current app's query cache.
+
+    `shared=True` (for JSON values only) also shares the result with the service's other
+    workers and pods through Redis, when Redis is configured.
+    """
+    return cached_query(query_cache(), key, fn, repo_id=repo_id, shared=shared)
 
 
 __all__ = ["CacheStats", "GcSettings", "IndexRecommendation", "LRUCache", "MonitoredStore",
-           "Optimizer", "QueryCache", "SlowQuery", "SlowQueryLog", "apply_gc_settings",
+           "Optimizer", "QueryCache", "SharedTier", "SlowQuery", "SlowQueryLog", "apply_gc_settings",
            "cached", "cached_query", "check_pool", "explain", "init_app",
            "invalidate_repository", "optimizer", "pool_stats", "query_cache",
            "thresholds_for", "update_pool_gauges"]

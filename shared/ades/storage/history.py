@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,9 @@ if TYPE_CHECKING:
 # Bounds on the text kept per experience for display and indexing.
 _MAX_PATHS_TEXT = 20_000
 _MAX_FUNCTIONS = 200
+# Trailer lines are not searched (names and addresses in nearly every commit of some
+# projects); PostgreSQL's ades_search_vector (migration 0006) drops the same lines.
+_TRAILER = re.compile(r"^(?:[A-Za-z][A-Za-z-]*-by|Cc): .*$", re.MULTILINE)
 
 _COMMIT_COLUMNS = ("id", "repo_id", "hash", "parents", "author_name", "author_email",
                    "author_time", "committer_name", "committer_email", "commit_time", "subject",
@@ -32,6 +36,11 @@ _EXPERIENCE_COLUMNS = ("repo_id", "commit_id", "title", "problem", "solution", "
 def stored_hashes(store: Store, repo_id: int) -> set[str]:
     """Hashes of every commit of the repository already in the database."""
     return {row[0] for row in store.query("SELECT hash FROM commits WHERE repo_id = ?", (repo_id,))}
+
+
+def searchable_message(message: str) -> str:
+    """The part of a commit message that search indexes: all but its trailer lines."""
+    return _TRAILER.sub("", message)
 
 
 def _bounded_join(items: Iterable[str], limit: int) -> str:
@@ -84,19 +93,22 @@ def write_commits(store: Store, repo_id: int, batch: Sequence[AnalysedCommit]) -
         tx.bulk_insert("file_changes", _FILE_COLUMNS, files)
         tx.bulk_insert("hunks", _HUNK_COLUMNS, hunks)
         tx.bulk_insert("pattern_occurrences", _PATTERN_COLUMNS, patterns)
+        exp_ids = tx.allocate_ids("experiences", len(experiences))
+        tx.bulk_insert("experiences", ("id", *_EXPERIENCE_COLUMNS),
+                       [(i, *row) for i, row in zip(exp_ids, experiences, strict=True)])
         if store.dialect == "sqlite":
-            exp_ids = tx.allocate_ids("experiences", len(experiences))
-            tx.bulk_insert("experiences", ("id", *_EXPERIENCE_COLUMNS),
-                           [(i, *row) for i, row in zip(exp_ids, experiences, strict=True)])
             for i, row in zip(exp_ids, experiences, strict=True):
                 # title, message, paths, functions, patterns, tags
-                fts.append((i, row[2], row[16], row[9], row[10], row[8].replace(",", " "),
-                            row[7].replace(",", " ")))
+                fts.append((i, row[2], searchable_message(row[16]), row[9], row[10],
+                            row[8].replace(",", " "), row[7].replace(",", " ")))
             tx.bulk_insert("experience_fts",
                            ("rowid", "title", "message", "paths", "functions", "patterns", "tags"),
                            fts)
-        else:
-            tx.bulk_insert("experiences", _EXPERIENCE_COLUMNS, experiences)
+        elif exp_ids:
+            tx.execute("INSERT INTO experience_search (experience_id, repo_id, authored_at, category, "
+                       "vector) SELECT id, repo_id, authored_at, category, ades_search_vector("
+                       "title, message, patterns, tags, paths, functions) FROM experiences "
+                       "WHERE id = ANY(?)", (exp_ids,))
 
 
 def delete_commit_rows(tx: Transaction, repo_id: int, hashes: Sequence[str] | None) -> int:

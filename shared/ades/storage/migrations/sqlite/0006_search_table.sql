@@ -1,0 +1,3 @@
+-- PostgreSQL moves its search vector to a narrow table in this version; SQLite's FTS5 table
+-- (experience_fts) already is one, so nothing changes here. New ingests leave trailer lines
+-- (Signed-off-by: ...) out of the indexed message on both engines.
