@@ -21,12 +21,12 @@ the search rows; for viz data, until all its views are cached) and then a measur
 
 Prints throughput, p50/p95/p99 (wrk's histogram), errors (responses outside 2xx plus
 connect/read/write/timeout errors) and the ratio to the healthz ceiling per row, the query
-cache's hit rate during each row (from the services' Prometheus counters), and checks the
-floors: zero errors; search p99 < 100 ms at 32 connections; search throughput >= 0.3x the
-ceiling (and with --soak: every process's RSS flat within 10%). Exits 1 when a floor fails,
-naming it. `--soak 300` runs the mixed load for five minutes more, sampling the RSS of every
-gunicorn worker and the ingest worker every 5 s. The table also goes to
-bench/.work/load-results.md.
+cache's hit rate during each row (a worker's own cache, then the shared Redis tier; from the
+services' Prometheus counters), and checks the floors: zero errors; search p99 < 100 ms at 32
+connections; search throughput >= 0.3x the ceiling (and with --soak: every process's RSS flat
+within 10%). Exits 1 when a floor fails, naming it. `--soak 300` runs the mixed load for five
+minutes more, sampling the RSS of every gunicorn worker and the ingest worker every 5 s. The
+table also goes to bench/.work/load-results.md.
 """
 
 from __future__ import annotations
@@ -75,8 +75,9 @@ def repo_name_for(path: Path) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", base).strip("-.") or "bench"
 
 
-def cache_counts(metrics_url: str, service: str) -> tuple[int, int]:
-    """(hits, misses) of the service's query cache, summed over its workers."""
+def cache_counts(metrics_url: str, service: str) -> tuple[int, int, int]:
+    """(hits, misses) of the service's query cache, summed over its workers, and how many of
+    those misses the shared (Redis) tier answered."""
     from service_runner import metric_samples
 
     with urllib.request.urlopen(f"{metrics_url}/metrics", timeout=10) as response:
@@ -86,7 +87,9 @@ def cache_counts(metrics_url: str, service: str) -> tuple[int, int]:
                if labels.get("cache") == cache)
     misses = sum(v for labels, v in metric_samples(text, "ades_cache_misses_total")
                  if labels.get("cache") == cache)
-    return int(hits), int(misses)
+    shared = sum(v for labels, v in metric_samples(text, "ades_cache_hits_total")
+                 if labels.get("cache") == f"{cache}-shared")
+    return int(hits), int(misses), int(shared)
 
 
 def login_sessions(gateway_port: int, logins: list[tuple[str, str]]) -> list[str]:
@@ -159,7 +162,7 @@ def measure(name: str, suite, files: dict[str, Path], warmups: dict[str, Path], 
     row = Row(name, result)
     if service:
         after = cache_counts(suite.services[service].metrics_url, service)
-        row.hits, row.misses = after[0] - before[0], after[1] - before[1]
+        row.hits, row.misses, row.shared_hits = (a - b for a, b in zip(after, before, strict=True))
     return row
 
 

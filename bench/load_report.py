@@ -19,11 +19,16 @@ class Row:
     result: WrkResult
     hits: int | None = None
     misses: int | None = None
+    shared_hits: int = 0
 
     @property
     def hit_rate(self) -> str:
+        """Lookups answered from a cache (the worker's own or, after a miss there, Redis)."""
         lookups = (self.hits or 0) + (self.misses or 0)
-        return f"{self.hits / lookups:.0%} of {lookups:,}" if lookups else "-"
+        if not lookups:
+            return "-"
+        answered = (self.hits or 0) + self.shared_hits
+        return f"{answered / lookups:.0%} of {lookups:,} ({self.shared_hits:,} from Redis)"
 
 
 def _ms(value: float) -> str:

@@ -28,6 +28,8 @@ FROM experiences;
 
 CREATE INDEX experience_search_vector ON experience_search USING GIN (vector);
 CREATE INDEX experience_search_repo ON experience_search (repo_id);
+-- Without statistics the planner takes any word for a rare one until autovacuum comes by.
+ANALYZE experience_search;
 
 DROP INDEX experiences_search;
 ALTER TABLE experiences DROP COLUMN search_vector;
