@@ -116,3 +116,26 @@ def test_an_ingest_is_refused_while_another_holds_the_repository(linear_repo, ad
         assert result.stderr.decode().count("\n") == 1
         assert "another ingest" in result.stderr.decode()
         assert store.query("SELECT COUNT(*) FROM commits") == [(0,)]
+
+
+def test_a_cancelled_parallel_ingest_leaves_no_thread_or_process_behind(linear_repo, tmp_path):
+    """A long-running `ades worker` runs many ingests in one process: one that ends early
+    (cancelled here; failing is the same path) must not leave a queue feeder thread blocked
+    on a pipe nobody reads, nor a shard process."""
+    import multiprocessing
+    import threading
+
+    from ades.mining.ingest import IngestCancelled, ingest_repository
+
+    before = {t.ident for t in threading.enumerate()}
+    with open_store(f"sqlite:///{tmp_path}/ades.db") as store, pytest.raises(IngestCancelled):
+        ingest_repository(store, str(linear_repo), name="r", shards=2, batch_size=50,
+                          should_stop=lambda: True)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        left = [t for t in threading.enumerate() if t.ident not in before and t.is_alive()]
+        if not left and not multiprocessing.active_children():
+            break
+        time.sleep(0.1)
+    assert [t.name for t in left] == []
+    assert multiprocessing.active_children() == []

@@ -72,18 +72,19 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
-def _ingest_chunks(database_url: str, repo_path: str, repo_id: int, tasks: multiprocessing.Queue,
-                   batch_size: int, parent_pid: int, events: multiprocessing.Queue) -> None:
-    """Worker process: take chunks of the history from `tasks` until it yields None; mine,
-    analyse and store each (one git process per chunk)."""
+def _ingest_chunks(database_url: str, repo_path: str, repo_id: int, chunks: list[list[str]],
+                   tasks: multiprocessing.Queue, batch_size: int, parent_pid: int,
+                   events: multiprocessing.Queue) -> None:
+    """Worker process: take numbers of `chunks` of the history from `tasks` until it yields
+    None; mine, analyse and store each (one git process per chunk)."""
     _die_with_parent(parent_pid)
     from ..storage import open_store
 
     try:
         store = open_store(database_url, pool_min=1, pool_max=2, migrate=False, bulk_writes=True)
         try:
-            while (chunk := tasks.get()) is not None:
-                for batch in _stream_batches(repo_path, chunk, batch_size):
+            while (number := tasks.get()) is not None:
+                for batch in _stream_batches(repo_path, chunks[number], batch_size):
                     write_commits(store, repo_id, batch)
                     events.put(("progress", len(batch)))
         finally:
@@ -114,13 +115,17 @@ def _ingest_in_workers(store: Store, repo_path: str, repo_id: int, hashes: list[
     share one core)."""
     ctx = multiprocessing.get_context("spawn")
     events, tasks = ctx.Queue(), ctx.Queue()
-    for chunk in _chunks(hashes, shards):
-        tasks.put(chunk)
+    # The chunks travel with the process arguments and the queue carries only their numbers:
+    # a few bytes each, so the queue's feeder thread never blocks on a full pipe, even when
+    # the workers are gone early (a long-running `ades worker` would keep such a thread).
+    chunks = _chunks(hashes, shards)
+    for number in range(len(chunks)):
+        tasks.put(number)
     for _ in range(shards):
         tasks.put(None)
     workers = [ctx.Process(target=_ingest_chunks, daemon=True,
-                           args=(store.database_url, repo_path, repo_id, tasks, batch_size,
-                                 os.getpid(), events))
+                           args=(store.database_url, repo_path, repo_id, chunks, tasks,
+                                 batch_size, os.getpid(), events))
                for _ in range(shards)]
     for w in workers:
         w.start()
@@ -149,9 +154,7 @@ def _ingest_in_workers(store: Store, repo_path: str, repo_id: int, hashes: list[
                 w.terminate()
             w.join()
         for q in (events, tasks):
-            # The workers are gone: chunks they never took would block the feeder thread
-            # (and join_thread) forever on a full pipe after an early exit.
-            q.cancel_join_thread()
+            q.cancel_join_thread()  # the workers are gone: nothing will read what is left
             q.close()
     return done
 
