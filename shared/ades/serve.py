@@ -2,9 +2,9 @@
 
 Each service runs under gunicorn with its own `services/<name>/gunicorn.conf.py` (ports
 8080-8083, /metrics on port + 1010) and its own Prometheus multiprocess directory under
-`<run dir>/prometheus-<name>`. The ingest worker (`ades worker`) writes its metrics into
-the ui's directory, so the ui's metrics listener serves them (a local arrangement; in
-containers every process has its own). When nginx is installed, the gateway renders
+`<run dir>/prometheus-<name>`. The ingest worker (`ades worker`) is one process with its
+own registry, served by its own listener (GAIT_METRICS_PORT, 9094 locally), so its memory
+and ingest metrics are never mixed with a service's. When nginx is installed, the gateway renders
 `gateway/nginx.conf.template` for a local run and listens on 127.0.0.1:8000.
 
 Every child runs in its own session; SIGINT/SIGTERM to `ades serve` sends SIGTERM to all
@@ -56,8 +56,7 @@ def plan(root: Path, run_dir: Path, *, worker: bool, gateway: bool,
         steps.append((name, [sys.executable, "-m", "gunicorn", "-c",
                              str(root / "services" / name / "gunicorn.conf.py")], env))
     if worker:
-        env = {**base, "PROMETHEUS_MULTIPROC_DIR": str(run_dir / "prometheus-ui")}
-        steps.append(("worker", [sys.executable, "-m", "ades", "worker"], env))
+        steps.append(("worker", [sys.executable, "-m", "ades", "worker"], dict(base)))
     if gateway:
         nginx = shutil.which("nginx")
         if nginx is None:
