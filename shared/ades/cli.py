@@ -72,7 +72,8 @@ def _open_store(config, *, create: bool = True):
         return None
     perf = config.performance
     return open_store(config.database_url, pool_min=1, pool_max=max(2, perf.pool_min_size),
-                      statement_timeout_ms=perf.statement_timeout_ms)
+                      statement_timeout_ms=perf.statement_timeout_ms,
+                      connect_timeout=perf.pool_timeout_seconds)
 
 
 def _emit_json(data: Any) -> None:

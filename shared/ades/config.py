@@ -335,6 +335,10 @@ SETTINGS: tuple[_Setting, ...] = (
     _Setting("server", "redis_url", "GAIT_REDIS_URL", _Url(("redis", "rediss", "unix")), None,
              "Redis URL for sessions, rate limits and pub/sub; unset means in-process "
              "equivalents.", nullable=True, secret=True),
+    _Setting("server", "redis_timeout_seconds", "GAIT_REDIS_TIMEOUT",
+             _Float(0.0, 60.0, low_inclusive=False), 0.5,
+             "Seconds a Redis call (sessions, rate limits, shared cache) may take before "
+             "the feature falls back."),
     _Setting("server", "repo_roots", "GAIT_REPO_ROOTS", _DirList(), None,
              f"Directories local repositories may be registered from ({os.pathsep!r}-"
              "separated); default $GAIT_DATA_DIR/repos.", nullable=True),
@@ -359,6 +363,9 @@ SETTINGS: tuple[_Setting, ...] = (
              "Minimum PostgreSQL connections kept open per worker."),
     _Setting("performance", "pool_max_size", "GAIT_POOL_MAX_SIZE", _Int(1, 1000), 10,
              "Maximum PostgreSQL connections per worker (at least the minimum)."),
+    _Setting("performance", "pool_timeout_seconds", "GAIT_POOL_TIMEOUT",
+             _Float(0.0, 300.0, low_inclusive=False), 5.0,
+             "Seconds to wait for a free PostgreSQL connection, or for a new one to open."),
     _Setting("performance", "statement_timeout_ms", "GAIT_STATEMENT_TIMEOUT_MS",
              _Int(0, 3_600_000), 15000, "PostgreSQL statement timeout in ms (0 = none)."),
     _Setting("performance", "slow_query_ms", "GAIT_SLOW_QUERY_MS", _Int(0, 3_600_000), 200,
@@ -462,6 +469,7 @@ class ServerConfig:
     log_level: str
     postgres_url: str | None = field(repr=False)
     redis_url: str | None = field(repr=False)
+    redis_timeout_seconds: float
     repo_roots: tuple[Path, ...]
     allow_clone_urls: bool
     allowed_url_schemes: tuple[str, ...]
@@ -478,6 +486,7 @@ class PerformanceConfig:
     cache_ttl_seconds: int
     pool_min_size: int
     pool_max_size: int
+    pool_timeout_seconds: float
     statement_timeout_ms: int
     slow_query_ms: int
     gc_target_percentage: int

@@ -240,5 +240,6 @@ def redis_for(config: Config) -> Any:
         return None
     import redis
 
-    return redis.Redis.from_url(config.server.redis_url, socket_timeout=2.0,
-                                socket_connect_timeout=2.0)
+    timeout = config.server.redis_timeout_seconds
+    return redis.Redis.from_url(config.server.redis_url, socket_timeout=timeout,
+                                socket_connect_timeout=timeout)

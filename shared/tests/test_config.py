@@ -87,9 +87,10 @@ def test_it_uses_the_documented_defaults_when_nothing_is_configured(environ, dat
     assert config.server.workers == 2
     assert config.server.request_timeout_seconds == 30
     assert config.server.public_url is None
+    assert config.server.redis_timeout_seconds == 0.5
     assert config.performance == PerformanceConfig(
         cache_size=1024, cache_ttl_seconds=300, pool_min_size=1, pool_max_size=10,
-        statement_timeout_ms=15000, slow_query_ms=200, gc_target_percentage=0,
+        pool_timeout_seconds=5.0, statement_timeout_ms=15000, slow_query_ms=200, gc_target_percentage=0,
         ingest_batch_size=500, ingest_shards=2)
     assert config.security == SecurityConfig(
         secret_key=None, session_idle_minutes=60, session_absolute_hours=12,
@@ -734,3 +735,30 @@ def test_config_objects_are_the_public_types(environ):
     assert isinstance(config, Config)
     for section, section_type in SECTION_TYPES.items():
         assert isinstance(getattr(config, section), section_type)
+
+
+def test_the_datastore_timeouts_reach_the_clients(tmp_path, monkeypatch, postgres_url):
+    """GAIT_POOL_TIMEOUT and GAIT_REDIS_TIMEOUT are what the pool and the Redis client use."""
+    from ades.hardening import redis_client
+    from ades.service import create_service_app, service_context
+
+    monkeypatch.setenv("GAIT_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("GAIT_POSTGRES_URL", postgres_url)
+    monkeypatch.setenv("GAIT_REDIS_URL", "redis://127.0.0.1:6379/15")
+    monkeypatch.setenv("GAIT_POOL_TIMEOUT", "2.5")
+    monkeypatch.setenv("GAIT_REDIS_TIMEOUT", "0.25")
+    app = create_service_app("ui")
+    try:
+        store = service_context(app).stores.get().inner
+        assert store.pool.timeout == 2.5
+        kwargs = redis_client(app).connection_pool.connection_kwargs
+        assert kwargs["socket_timeout"] == kwargs["socket_connect_timeout"] == 0.25
+    finally:
+        service_context(app).close()
+
+
+@pytest.mark.parametrize("name, value", [("GAIT_POOL_TIMEOUT", "0"), ("GAIT_POOL_TIMEOUT", "soon"),
+                                         ("GAIT_REDIS_TIMEOUT", "-1"), ("GAIT_REDIS_TIMEOUT", "61")])
+def test_bad_datastore_timeouts_fail_fast_naming_the_variable(tmp_path, name, value):
+    with pytest.raises(ConfigError, match=name):
+        load_config({"GAIT_DATA_DIR": str(tmp_path), name: value})

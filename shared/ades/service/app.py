@@ -90,7 +90,8 @@ def create_service_app(name: str, config: Config | Mapping[str, Any] | None = No
     # Monitoring must see the health endpoints answer with component status even when the
     # database is down, so they skip the (database-backed) address blocking and limits.
     init_hardening(app, stores.get, config, options=dataclasses.replace(
-        defaults, exempt_paths=(*defaults.exempt_paths, *health.MONITORING_PATHS)))
+        defaults, exempt_paths=(*defaults.exempt_paths, *health.MONITORING_PATHS),
+        redis_timeout_seconds=config.server.redis_timeout_seconds))
     app.wsgi_app = _ListenerPort(app.wsgi_app)  # type: ignore[method-assign]
     deadline.init_app(app, config.server.request_timeout_seconds)
     init_optimizer(app, stores.get, config, slow_log=stores.slow_log, name=f"{name}-queries")

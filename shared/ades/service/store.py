@@ -79,7 +79,8 @@ def _open_migrated(config: Config) -> Store:
     performance = config.performance
     store = open_store(config.database_url, pool_min=performance.pool_min_size,
                        pool_max=performance.pool_max_size,
-                       statement_timeout_ms=performance.statement_timeout_ms, migrate=False)
+                       statement_timeout_ms=performance.statement_timeout_ms, migrate=False,
+                       connect_timeout=performance.pool_timeout_seconds)
     try:
         _migrate(store)
     except BaseException:
