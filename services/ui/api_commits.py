@@ -3,15 +3,19 @@ hunks, experience and diff."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from ades.hardening import requires
+from ades.mining.diffs import DiffUnavailable, UnknownCommit, commit_patch
 from ades.mining.gitrepo import RepositoryError, run_git
+from ades.optimizer import cached
 from ades.service import get_store, operation
 from flask import Blueprint, Response, jsonify, request
 
 from .api_common import HASH_PATTERN, ApiError, int_arg, limit_arg, repository_or_404
 
+log = logging.getLogger(__name__)
 bp = Blueprint("api_commits", __name__, url_prefix="/api/repositories/<name>/commits")
 
 _COMMIT_COLUMNS = ("c.hash, c.parents, c.author_name, c.author_email, c.author_time, c.subject, "
@@ -53,23 +57,52 @@ def index(name: str) -> Response:
     return jsonify({"commits": rows, "next_offset": offset + limit if len(rows) == limit else None})
 
 
+class _NoSuchHash(LookupError):
+    """No stored commit has exactly this hash (it may still be a prefix of a longer one)."""
+
+
 def commit_detail(repo, ref: str, *, with_diff: bool = True) -> dict[str, Any]:
-    """One stored commit (full hash or a unique prefix): files, hunks, experience, diff."""
+    """One stored commit (full hash or a unique prefix): files, hunks, experience, diff.
+
+    The answer is cached per full hash until the repository's next ingest: a commit's rows
+    and diff never change, and only an ingest that follows rewritten history deletes them.
+    The value is shared with other workers, so callers must not modify it.
+    """
     if not HASH_PATTERN.fullmatch(ref):
         raise ApiError(400, "a commit is named by 4-64 hexadecimal digits")
-    store = get_store()
-    select = (f"SELECT c.id, {_COMMIT_COLUMNS}, c.body, c.committer_name, c.commit_time "
-              "FROM commits c WHERE c.repo_id = ? AND ")
-    # A full hash is one probe of the (repo_id, hash) index; LIKE cannot use that index
-    # under a non-C collation and scans every commit of the repository.
-    rows = store.query_dicts(select + "c.hash = ?", (repo.id, ref.lower()))
-    if not rows:
-        rows = store.query_dicts(select + "c.hash LIKE ? ORDER BY c.hash LIMIT 2",
-                                 (repo.id, ref.lower() + "%"))
+    if len(ref) in (40, 64):
+        try:
+            return _cached_commit(repo, ref.lower(), with_diff)
+        except _NoSuchHash:
+            pass  # 40 digits may be a prefix of a SHA-256 hash
+    return _cached_commit(repo, _resolve_prefix(repo, ref), with_diff)
+
+
+def _resolve_prefix(repo, ref: str) -> str:
+    # LIKE cannot use the (repo_id, hash) index under a non-C collation and scans every
+    # commit of the repository, so a full hash never comes here unless it is unknown.
+    rows = get_store().query("SELECT hash FROM commits WHERE repo_id = ? AND hash LIKE ? "
+                             "ORDER BY hash LIMIT 2", (repo.id, ref.lower() + "%"))
     if not rows:
         raise ApiError(404, f"unknown commit {ref} in {repo.name}")
     if len(rows) > 1:
         raise ApiError(400, f"commit prefix {ref} is ambiguous")
+    return rows[0][0]
+
+
+def _cached_commit(repo, full_hash: str, with_diff: bool) -> dict[str, Any]:
+    # An exception (no such hash) is not cached: cached() stores only returned values.
+    return cached(("ui.commit", full_hash, with_diff),
+                  lambda: _stored_commit(repo, full_hash, with_diff), repo_id=repo.id, shared=True)
+
+
+def _stored_commit(repo, full_hash: str, with_diff: bool) -> dict[str, Any]:
+    store = get_store()
+    rows = store.query_dicts(f"SELECT c.id, {_COMMIT_COLUMNS}, c.body, c.committer_name, "
+                             "c.commit_time FROM commits c WHERE c.repo_id = ? AND c.hash = ?",
+                             (repo.id, full_hash))
+    if not rows:
+        raise _NoSuchHash(full_hash)
     commit = rows[0]
     commit_id = commit.pop("id")
     commit["is_merge"] = bool(commit["is_merge"])
@@ -93,6 +126,18 @@ def commit_detail(repo, ref: str, *, with_diff: bool = True) -> dict[str, Any]:
 
 
 def _diff(path: str, full_hash: str) -> tuple[str | None, bool]:
+    """The commit's patch as text (None when git cannot show it) and whether it was cut."""
+    try:
+        out, truncated = commit_patch(path, full_hash, max_bytes=MAX_DIFF_BYTES)
+    except (DiffUnavailable, UnknownCommit, ValueError) as exc:
+        # `git show` is the authority: it starts afresh and sees what a long-lived
+        # process might not (a repository replaced on disk).
+        log.info("diff of %s in %s by git show: %s", full_hash, path, exc)
+        return _diff_by_git_show(path, full_hash)
+    return out.decode("utf-8", "replace"), truncated
+
+
+def _diff_by_git_show(path: str, full_hash: str) -> tuple[str | None, bool]:
     try:
         out = run_git(path, "show", "--no-color", "--no-ext-diff", "--format=", "--patch",
                       "--end-of-options", full_hash, "--").stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -46,8 +47,14 @@ class ServiceContext:
         return redis_client(self.app)
 
     def close(self) -> None:
-        """Release the store's connections and the Redis client."""
+        """Release the store's connections, the shared cache's and the Redis client."""
+        from ..optimizer import query_cache
+
         self.stores.close()
+        with contextlib.suppress(KeyError):  # no optimizer bound: nothing to close
+            shared = query_cache(self.app).shared
+            if shared is not None:
+                shared.close()
         client = self.redis_client()
         if client is not None:
             client.close()
