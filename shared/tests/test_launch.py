@@ -90,3 +90,38 @@ def test_reading_a_gunicorn_conf_imports_no_database_driver(service, tmp_path):
     assert result.returncode == 0, result.stderr
     ports = {"ui": 8080, "ide": 8081, "collab": 8082, "viz": 8083}
     assert result.stdout.strip() == f"127.0.0.1:{ports[service]}"
+
+
+def test_gunicorn_does_not_build_the_access_line_the_app_already_writes(monkeypatch, tmp_path):
+    from ades.gunicorn_logger import AppLogsAccess
+    from gunicorn.config import Config as GunicornConfig
+    from gunicorn.glogging import Logger
+
+    monkeypatch.setenv("GAIT_DATA_DIR", str(tmp_path))
+    settings = gunicorn_settings("ui", default_port=8080, root=tmp_path)
+    cfg = GunicornConfig()
+    cfg.set("logger_class", settings["logger_class"])
+    assert cfg.logger_class is AppLogsAccess
+    cfg.set("accesslog", str(tmp_path / "access.log"))
+
+    class Untouchable:
+        def __getattr__(self, name):
+            raise AssertionError(f"the access line read {name}")
+
+    def close(logger):
+        for log in (logger.access_log, logger.error_log):
+            for handler in list(log.handlers):
+                handler.close()
+                log.removeHandler(handler)
+
+    ours = AppLogsAccess(cfg)
+    try:
+        ours.access(Untouchable(), Untouchable(), {}, Untouchable())
+    finally:
+        close(ours)
+    theirs = Logger(cfg)
+    try:
+        with pytest.raises(AssertionError):  # gunicorn's own logger builds the line from them
+            theirs.access(Untouchable(), Untouchable(), {}, Untouchable())
+    finally:
+        close(theirs)
