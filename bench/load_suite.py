@@ -121,6 +121,20 @@ def _ensure_user(env: dict[str, str], name: str, role: str) -> str:
     return password
 
 
+def _forget_shared_cache(redis_url: str) -> None:
+    """Every run starts with an empty shared query cache: results an earlier run left in
+    Redis (they live for GAIT_CACHE_TTL) would otherwise answer this run's first requests."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url, socket_timeout=5)
+    try:
+        keys = list(client.scan_iter(match="ades:qc:*", count=1000))
+        for start in range(0, len(keys), 1000):
+            client.delete(*keys[start:start + 1000])
+    finally:
+        client.close()
+
+
 def _revoke_benchmark_tokens(env: dict[str, str]) -> None:
     listed = json.loads(_ades(env, "tokens", "list", "--user", ADMIN, "--json").stdout)
     for token in listed.get("tokens", []):
@@ -184,6 +198,7 @@ def running_suite(*, repo_path: Path, repo_name: str, postgres_server: str, data
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True)
     cli_env = service_env(run_dir, env)
+    _forget_shared_cache(redis_url)
     _ades(cli_env, "db", "upgrade")
     if ingest(cli_env, repo_path, repo_name)["new_commits"]:
         _analyze(db_url)
