@@ -1146,6 +1146,11 @@ def _decode(raw: bytes) -> str:
     return raw.decode("utf-8", errors="replace")
 
 
+def _decode_path(raw: bytes) -> str:
+    # Paths that are not UTF-8 keep their odd bytes as \xNN, so distinct paths stay distinct.
+    return raw.decode("utf-8", errors="backslashreplace")
+
+
 def _parse_numstat_z(raw: bytes) -> tuple[int, int, list[str]]:
     """Sum `git log --numstat -z --format=` output; returns (added, deleted, paths seen).
 
@@ -1171,7 +1176,7 @@ def _parse_numstat_z(raw: bytes) -> tuple[int, int, list[str]]:
         if p == b"":  # rename or copy: old and new paths follow
             p = tokens[i + 1]
             i += 2
-        paths.append(_decode(p))
+        paths.append(_decode_path(p))
         if a != b"-":
             added += int(a)
         if d != b"-":
@@ -1191,7 +1196,7 @@ def git_truth(path: str | os.PathLike[str]) -> dict:
     names = git(
         path, "log", "--no-merges", "--no-renames", "--format=", "--name-only", "-z", "HEAD"
     )
-    file_counts = Counter(_decode(p) for p in names.split(b"\0") if p)
+    file_counts = Counter(_decode_path(p) for p in names.split(b"\0") if p)
     added, deleted, _ = _parse_numstat_z(
         git(path, "log", "--no-merges", "--no-renames", "--numstat", "-z", "--format=", "HEAD")
     )

@@ -22,7 +22,7 @@ import pytest
 from ades.mining.gitlog import GitLogError, parse_log, stream_commits
 from ades.mining.gitrepo import reachable_commits
 from gitrepos import git
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "0")) or None
@@ -141,7 +141,9 @@ def _git_numstat(path, commit: str) -> dict[str, tuple[str, str]]:
         record = record.lstrip(b"\n")
         if record:
             added, deleted, name = record.split(b"\t", 2)
-            out[_decode(name)] = (added.decode(), deleted.decode())
+            # Paths that are not UTF-8 keep their odd bytes as \xNN (two such paths
+            # that differ only there are two files).
+            out[name.decode("utf-8", "backslashreplace")] = (added.decode(), deleted.decode())
     return out
 
 
@@ -151,8 +153,14 @@ def _git_commit(path, commit: str) -> dict[str, object]:
             "author_time": int(fields[2]), "message": _decode(fields[3]).rstrip("\n")}
 
 
+# Found by this test: two paths that differ only in bytes that are not UTF-8 were one file.
+_TWO_NON_UTF8_PATHS = [{"name": b"a", "email": b"a", "time": 0, "message": b"m",
+                        "ops": [("M", b"f\xfe", b"\x00binary"), ("M", b"f\xff", b"")]}]
+
+
 @REPO_SETTINGS
 @given(history=_history())
+@example(history=_TWO_NON_UTF8_PATHS)
 def test_mining_any_history_gives_what_git_itself_reports(tmp_path_factory, history):
     path = tmp_path_factory.mktemp("prop") / "repo.git"
     _build(path, history)

@@ -83,6 +83,15 @@ def _decode(raw: bytes) -> str:
     return raw.decode("utf-8", "replace")
 
 
+def decode_path(raw: bytes) -> str:
+    """A path's bytes as text: UTF-8, with any byte that is not valid UTF-8 written as `\\xNN`.
+
+    Unlike U+FFFD replacement this keeps distinct paths distinct (b"f\\xfe" and b"f\\xff"
+    are two files to git, and stay two here), and the text is still valid for PostgreSQL.
+    """
+    return raw.decode("utf-8", "backslashreplace")
+
+
 def parse_diff_git_path(rest: bytes) -> str:
     """The path of a `diff --git a/P b/P` line (renames are off, so both sides are equal)."""
     if rest.startswith(b'"'):
@@ -91,10 +100,10 @@ def parse_diff_git_path(rest: bytes) -> str:
         end = 1
         while end < len(rest) and rest[end] != 34:
             end += 2 if rest[end] == 92 else 1
-        return _decode(_unquote(rest[:end + 1])[2:])
+        return decode_path(_unquote(rest[:end + 1])[2:])
     # Unquoted: "a/P b/P"; equal sides let us split by length even when P has spaces.
     half = (len(rest) - 1) // 2
-    return _decode(rest[2:half])
+    return decode_path(rest[2:half])
 
 
 def _parse_header(raw: bytes) -> Commit:
