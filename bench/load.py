@@ -290,7 +290,8 @@ def prepare(suite, work: Path) -> Prepared:
 
     with contextlib.closing(open_store(suite.database_url, migrate=False)) as store:
         loads = load_workloads.build(store, suite.repo_name)
-        warm_loads = load_workloads.build(store, suite.repo_name, seed=10)
+        warm_loads = load_workloads.build(store, suite.repo_name, seed=10,
+                                          commit_offset=len(loads.lists["commit detail"]))
         commit_count = store.query_one("SELECT commit_count FROM repositories WHERE name = ?",
                                        (suite.repo_name,))[0]
     files, warmups = {}, {}
@@ -298,9 +299,12 @@ def prepare(suite, work: Path) -> Prepared:
         slug = re.sub(r"[^a-z0-9]+", "-", label).strip("-")
         files[label] = load_workloads.write_requests(requests, work / f"requests-{slug}.txt")
     # Warm-ups never use the measured requests of a row: a different draw from the same
-    # popularity for search, the other half of the list for the all-distinct queries.
+    # popularity for search, the other half of the list for the all-distinct queries, other
+    # commits for commit detail (a commit's answer is cached once asked for).
     warmups["search"] = load_workloads.write_requests(warm_loads.lists["search"],
                                                       work / "warmup-search.txt")
+    warmups["commit detail"] = load_workloads.write_requests(warm_loads.lists["commit detail"],
+                                                             work / "warmup-commit-detail.txt")
     distinct = loads.lists["search, all distinct"]
     loads.lists["search, all distinct"] = distinct[:len(distinct) // 2]
     files["search, all distinct"] = load_workloads.write_requests(
