@@ -93,3 +93,31 @@ def log_in(client, username: str) -> None:
     response = client.post("/api/auth/login",
                            json={"username": username, "password": PASSWORDS[username]})
     assert response.status_code == 200, response.get_data(as_text=True)
+
+
+def ui_with_zoo(make_service, overrides, history):
+    """A ui app with the seeded world, alice logged in (cookie and CSRF header) and a local
+    repository "zoo" registered and ingested; `history(repo)` writes its commits first.
+    Returns (app, client, repo builder, ingest) where `ingest()` runs the queued job."""
+    from ades.service import service_context
+    from ades.worker import run_worker
+    from gitrepos import RepoBuilder
+
+    from services.ui import create_app
+
+    app = make_service(create_app, overrides)
+    seed_world(app)
+    context = service_context(app)
+    repo = RepoBuilder(context.config.server.repo_roots[0] / "zoo")
+    history(repo)
+    client = app.test_client()
+    log_in(client, "alice")
+    client.environ_base["HTTP_X_CSRF_TOKEN"] = client.get("/api/auth/me").get_json()["csrf_token"]
+    assert client.post("/api/repositories",
+                       json={"name": "zoo", "path": str(repo.path)}).status_code == 202
+
+    def ingest() -> None:
+        run_worker(context.stores.get().inner, context.config, once=True, lease_seconds=10)
+
+    ingest()
+    return app, client, repo, ingest

@@ -11,23 +11,15 @@ import shutil
 
 import pytest
 import redis
-from gitrepos import RepoBuilder
 
-from services.conftest import log_in, seed_world
+from services.conftest import log_in, ui_with_zoo
 from services.ui import create_app
 
 REDIS_URL = "redis://127.0.0.1:6379/9"
 
 
-def _ingested_zoo(make_service, overrides):
-    """A ui app with alice logged in and "zoo" (four commits, one of them Latin-1) ingested."""
-    from ades.service import service_context
-    from ades.worker import run_worker
-
-    app = make_service(create_app, overrides)
-    seed_world(app)
-    context = service_context(app)
-    repo = RepoBuilder(context.config.server.repo_roots[0] / "zoo")
+def _zoo_history(repo) -> None:
+    """Four commits, one of them Latin-1."""
     repo.write("README.md", "A zoo.\n")
     repo.commit("Open the zoo")
     repo.write("animals.txt", "zebra\n")
@@ -36,12 +28,11 @@ def _ingested_zoo(make_service, overrides):
     repo.commit("Add Latin-1 notes")
     repo.rename("animals.txt", "zoo/animals.txt")
     repo.commit("Move the animals")
-    client = app.test_client()
-    log_in(client, "alice")
-    client.environ_base["HTTP_X_CSRF_TOKEN"] = client.get("/api/auth/me").get_json()["csrf_token"]
-    assert client.post("/api/repositories",
-                       json={"name": "zoo", "path": str(repo.path)}).status_code == 202
-    run_worker(context.stores.get().inner, context.config, once=True, lease_seconds=10)
+
+
+def _ingested_zoo(make_service, overrides):
+    """A ui app with alice logged in and "zoo" (four commits, one of them Latin-1) ingested."""
+    app, client, repo, _ = ui_with_zoo(make_service, overrides, _zoo_history)
     return app, client, repo
 
 
