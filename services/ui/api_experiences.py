@@ -11,7 +11,7 @@ from ades.hardening import allow_code_input, requires
 from ades.optimizer import cached
 from ades.search import SearchError, SearchFilters, query_words, search_experiences
 from ades.service import api_schemas, get_store, operation
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from .api_common import ApiError, int_arg, limit_arg, repository_or_404
 
@@ -57,18 +57,35 @@ def search_from_args(default_limit: int = 10) -> tuple[str, SearchFilters, int, 
     return query, filters, limit_arg(default_limit), int_arg("offset", 0, low=0, high=100_000)
 
 
+def _results(query: str, filters: SearchFilters, limit: int, offset: int) -> list[dict[str, Any]]:
+    try:
+        return [asdict(r) for r in search_experiences(get_store(), query, filters, limit=limit,
+                                                      offset=offset)]
+    except SearchError as exc:
+        raise ApiError(400, str(exc)) from None
+
+
 def run_search(query: str, filters: SearchFilters, limit: int, offset: int) -> list[dict[str, Any]]:
     """Search results as dicts, cached until the next ingest; 400 for a query the engine refuses."""
-    def run() -> list[dict[str, Any]]:
-        try:
-            return [asdict(r) for r in search_experiences(get_store(), query, filters, limit=limit,
-                                                          offset=offset)]
-        except SearchError as exc:
-            raise ApiError(400, str(exc)) from None
-
     # Filed under every repository's generation: any ingest may change any result. Shared
     # with the other workers and pods through Redis: the results are plain JSON.
     key = ("ui.search", tuple(query_words(query)), astuple(filters), limit, offset)
+    return cached(key, lambda: _results(query, filters, limit, offset), shared=True)
+
+
+def _compact(value: Any) -> str:
+    """`value` as jsonify writes it (sorted keys, no spaces)."""
+    return current_app.json.dumps(value, separators=(",", ":"))
+
+
+def search_page(query: str, filters: SearchFilters, limit: int, offset: int) -> dict[str, Any]:
+    """A page of search results as JSON text (`json`) and how many there are (`count`),
+    cached like `run_search`'s."""
+    def run() -> dict[str, Any]:
+        results = _results(query, filters, limit, offset)
+        return {"json": _compact(results), "count": len(results)}
+
+    key = ("ui.search.json", tuple(query_words(query)), astuple(filters), limit, offset)
     return cached(key, run, shared=True)
 
 
@@ -82,9 +99,13 @@ def run_search(query: str, filters: SearchFilters, limit: int, offset: int) -> l
 def search() -> Response:
     """Ranked full-text search over experiences; each result says why it matched."""
     query, filters, limit, offset = search_from_args()
-    results = run_search(query, filters, limit, offset)
-    return jsonify({"query": query, "words": query_words(query), "results": results,
-                    "next_offset": offset + limit if len(results) == limit else None})
+    page = search_page(query, filters, limit, offset)
+    # The results are serialized once, when computed; each answer only wraps them. Keys in
+    # jsonify's order (sorted), with its separators.
+    next_offset = offset + limit if page["count"] == limit else None
+    body = (f'{{"next_offset":{_compact(next_offset)},"query":{_compact(query)},'
+            f'"results":{page["json"]},"words":{_compact(query_words(query))}}}\n')
+    return current_app.response_class(body, mimetype="application/json")
 
 
 def experience(repo_name: str, ref: str) -> dict[str, Any]:

@@ -405,6 +405,11 @@ SETTINGS: tuple[_Setting, ...] = (
              _Text("a token of at least 16 characters", r"\S{16,}"), None,
              "Bearer token Alertmanager sends to the ui's POST /api/alerts/webhook; unset "
              "disables that endpoint.", nullable=True, secret=True),
+    _Setting("security", "token_cache_seconds", "GAIT_TOKEN_CACHE_SECONDS", _Float(0.0, 3600.0),
+             30.0, "PostgreSQL only: seconds a worker may keep a resolved API token in memory; a "
+             "revocation or account change notifies every worker at once (LISTEN/NOTIFY), this "
+             "bounds the rest. 0 looks every token up (needed behind a transaction-mode "
+             "pgbouncer, which drops notifications)."),
     # monitoring
     _Setting("monitoring", "enable_metrics", "GAIT_ENABLE_METRICS", _Bool(), True,
              "Serve Prometheus metrics."),
@@ -509,6 +514,7 @@ class SecurityConfig:
     webhook_secret: str | None = field(repr=False)
     cookie_secure: bool
     alert_webhook_token: str | None = field(repr=False)
+    token_cache_seconds: float
 
 
 @dataclass(frozen=True)

@@ -150,11 +150,23 @@ def _stem(word: str) -> str:
     return word[: max(4, len(word) - 2)] if len(word) > 4 else word
 
 
-def _explain(words: list[str], texts: dict[str, str]) -> dict[str, list[str]]:
+def _word_starts(words: list[str]) -> list[tuple[str, re.Pattern[str] | None]]:
+    """Per query word, a pattern that finds a token starting with the word's stem.
+
+    Tokens are runs of letters and digits (`_` separates them, so `retry_with_backoff` holds
+    `backoff`); a stem with `_` in it can start no token.
+    """
+    return [(w, None if "_" in _stem(w) else re.compile(r"(?<![^\W_])" + re.escape(_stem(w))))
+            for w in words]
+
+
+def _explain(starts: list[tuple[str, re.Pattern[str] | None]],
+             texts: dict[str, str]) -> dict[str, list[str]]:
+    """Which query words each field holds (as the start of one of its tokens, stemmed)."""
     matched: dict[str, list[str]] = {}
     for name, text in texts.items():
-        tokens = {t.lower() for t in _WORD.findall(text.replace("_", " "))}
-        hits = [w for w in words if any(t.startswith(_stem(w)) for t in tokens)]
+        lower = text.lower()
+        hits = [w for w, pattern in starts if pattern is not None and pattern.search(lower)]
         if hits:
             matched[name] = hits
     return matched
@@ -186,9 +198,10 @@ def search_experiences(store: Store, query: str, filters: SearchFilters | None =
         mode = "any"
         rows = _run(store, words, mode, filters, limit, offset)
     results = []
+    starts = _word_starts(words)
     for (hash_, score, title, repo, category, author, email, date, problem, solution, languages,
          tags, patterns, message, paths, functions, links) in rows:
-        matched = _explain(words, {"title": title, "message": message, "paths": paths,
+        matched = _explain(starts, {"title": title, "message": message, "paths": paths,
                                    "functions": functions, "patterns": patterns, "tags": tags})
         why = "; ".join(f"{name}: {', '.join(hits)}" for name, hits in matched.items())
         results.append(SearchResult(

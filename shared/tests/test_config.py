@@ -96,7 +96,7 @@ def test_it_uses_the_documented_defaults_when_nothing_is_configured(environ, dat
         secret_key=None, session_idle_minutes=60, session_absolute_hours=12,
         max_login_attempts=5, lockout_minutes=15, rate_limit="100/minute",
         trusted_proxy_hops=1, enforce_https=False, webhook_secret=None, cookie_secure=False,
-        alert_webhook_token=None)
+        alert_webhook_token=None, token_cache_seconds=30.0)
     assert config.monitoring == MonitoringConfig(
         enable_metrics=True, metrics_port=None, alert_error_rate=0.05,
         alert_latency_p95_seconds=2.0, alert_memory_percent=80, alert_disk_percent=85)

@@ -31,3 +31,28 @@ def test_a_repeated_search_comes_from_the_cache_until_the_repository_is_ingested
     assert client.post("/api/repositories/zoo/ingest").status_code == 202
     ingest()
     assert _search(client, "zebra stripes") == [added]
+
+
+def test_a_cached_answer_is_byte_for_byte_what_jsonify_writes(make_service, service_overrides):
+    """The results are serialized once and wrapped per request; the body must not differ
+    from jsonify's (sorted keys, compact separators, ASCII escapes, trailing newline)."""
+    from flask import jsonify
+
+    def history(repo) -> None:
+        repo.write("zebra.md", "Black and white.\n")
+        repo.commit("Paint zébra stripes on the gate \"now\"")
+        repo.write("lion.md", "Roar.\n")
+        repo.commit("Feed the zébra and the lion")
+
+    app, client, _, _ = ui_with_zoo(make_service, service_overrides, history)
+    for args in ({"q": "zébra"}, {"q": "zébra", "limit": 1}, {"q": "zébra", "limit": 1, "offset": 1},
+                 {"q": "no such words"}):
+        first = client.get("/api/search", query_string=args)
+        again = client.get("/api/search", query_string=args)  # from the cache
+        assert first.status_code == again.status_code == 200
+        assert first.mimetype == "application/json"
+        with app.test_request_context():
+            expected = jsonify(first.get_json()).get_data()
+        assert first.get_data() == again.get_data() == expected
+    page = client.get("/api/search", query_string={"q": "zébra", "limit": 1}).get_json()
+    assert page["next_offset"] == 1 and len(page["results"]) == 1 and page["words"] == ["zébra"]

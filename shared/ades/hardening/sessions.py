@@ -37,7 +37,7 @@ from itsdangerous import BadSignature, Signer
 from werkzeug.datastructures import CallbackDict
 
 from ..storage import StorageError
-from . import tokens, users
+from . import token_cache, tokens, users
 from .context import HardeningState, audit_request, state
 from .csrf import rotate_csrf_token
 from .external_bearer import expects_external_bearer
@@ -91,7 +91,10 @@ def _load_token_user(request: Request) -> users.User | None:
     token = bearer_token()
     if not token or expects_external_bearer():
         return None
-    resolved = tokens.resolve_token(state().store, token)
+    hardening = state()
+    store = hardening.store
+    resolved = tokens.resolve_token(
+        store, token, cache=token_cache.cache_for(store, hardening.config.security.token_cache_seconds))
     if resolved is None:
         audit_request("token.rejected", actor=None, detail={"reason": "unknown or revoked"})
         return None

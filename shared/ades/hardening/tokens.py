@@ -13,11 +13,12 @@ import hashlib
 import re
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..storage import Store
 from . import users
+from .token_cache import TokenCache, forget_everywhere
 from .users import User, UserError
 
 SCOPES = ("read", "write")
@@ -137,20 +138,31 @@ def revoke_token(store: Store, token_id: int, *, now: float | None = None) -> Ap
     with store.transaction() as tx:
         tx.execute("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
                    (int(now or time.time()), token_id))
+    forget_everywhere()
     return get_token(store, token_id)
 
 
-def resolve_token(store: Store, plaintext: str, *,
-                  now: float | None = None) -> tuple[User, ApiToken, bool] | None:
+def resolve_token(store: Store, plaintext: str, *, now: float | None = None,
+                  cache: TokenCache | None = None) -> tuple[User, ApiToken, bool] | None:
     """The active user and token that `plaintext` stands for, or None.
 
     None for anything unknown, revoked, or belonging to a disabled user. The third value
     is True when this call recorded a new `last_used_at` (at most once a minute per
-    token), which callers use to audit token use without flooding the log.
+    token), which callers use to audit token use without flooding the log. With a `cache`
+    an active token is found in memory until it or its account changes (see
+    `token_cache`), or until its `last_used_at` is due again.
     """
     if not isinstance(plaintext, str) or not _TOKEN_SHAPE.fullmatch(plaintext):
         return None
-    rows = store.query_dicts(_RESOLVE, (hash_token(plaintext),))
+    now = time.time() if now is None else now
+    key = hash_token(plaintext)
+    generation = 0
+    if cache is not None:
+        kept = cache.get(key)
+        if kept is not None and not _last_use_due(kept[1], now):
+            return kept[0], kept[1], False
+        generation = cache.generation()
+    rows = store.query_dicts(_RESOLVE, (key,))
     if not rows:
         return None
     row = rows[0]
@@ -161,13 +173,20 @@ def resolve_token(store: Store, plaintext: str, *,
                 disabled=bool(row["disabled"]))
     if token.revoked or user.disabled:
         return None
-    now = time.time() if now is None else now
     touched = False
-    if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION_SECONDS:
+    if _last_use_due(token, now):
         with store.transaction() as tx:
             cur = tx.execute(
                 "UPDATE api_tokens SET last_used_at = ? WHERE id = ? AND "
                 "(last_used_at IS NULL OR last_used_at <= ?)",
                 (int(now), token.id, int(now) - LAST_USED_RESOLUTION_SECONDS))
             touched = cur.rowcount == 1
+        if touched:
+            token = replace(token, last_used_at=int(now))
+    if cache is not None:
+        cache.put(key, (user, token), generation)
     return user, token, touched
+
+
+def _last_use_due(token: ApiToken, now: float) -> bool:
+    return token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION_SECONDS

@@ -17,6 +17,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from ..storage import Store
+from .token_cache import forget_everywhere
 
 ROLES = ("viewer", "maintainer", "admin")  # lowest to highest
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES, start=1)}
@@ -221,6 +222,7 @@ def set_role(store: Store, username: str, role: str) -> tuple[User, str]:
         if role != "admin":
             _keep_an_admin(tx, store, user)
         tx.execute("UPDATE users SET role = ? WHERE id = ?", (role, user.id))
+    forget_everywhere()
     updated = get_user_by_id(store, user.id)
     assert updated is not None
     return updated, user.role
@@ -247,6 +249,7 @@ def set_disabled(store: Store, username: str, disabled: bool) -> User:
         if disabled:
             _keep_an_admin(tx, store, user)
         tx.execute("UPDATE users SET disabled = ? WHERE id = ?", (bool(disabled), user.id))
+    forget_everywhere()
     return require_user(store, user.username)
 
 

@@ -47,10 +47,14 @@ class ServiceContext:
         return redis_client(self.app)
 
     def close(self) -> None:
-        """Release the store's connections, the shared cache's and the Redis client."""
+        """Release the store's connections (and its token listener), the shared cache's and the
+        Redis client."""
+        from ..hardening import token_cache
         from ..optimizer import query_cache
 
         self.stores.close()
+        if self.config.uses_postgres:
+            token_cache.close_for(self.config.database_url)
         with contextlib.suppress(KeyError):  # no optimizer bound: nothing to close
             shared = query_cache(self.app).shared
             if shared is not None:

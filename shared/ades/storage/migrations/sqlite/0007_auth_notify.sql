@@ -1,0 +1,3 @@
+-- PostgreSQL notifies services of token and account changes from this version (channel
+-- `ades_auth`) so that they may keep resolved tokens in memory. SQLite has no such channel;
+-- services on SQLite look every token up (a local lookup), so nothing changes here.
