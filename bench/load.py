@@ -47,6 +47,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+import load_cpu
 import load_workloads
 from common import POSTGRES_URL, PYTHON, ROOT, WORK
 from load_report import Row, machine, rss_lines, table, ws_lines
@@ -157,9 +158,12 @@ def measure(name: str, suite, files: dict[str, Path], warmups: dict[str, Path], 
     if warmup and name in WARM_UNTIL_CACHED:
         _warm_until_cached(name, suite, files[name], service, args)
     before = cache_counts(suite.services[service].metrics_url, service) if service else None
+    masters = [svc.process.pid for svc in suite.services.values()]
+    cpu_before = load_cpu.cpu_seconds(masters)
     result = run_wrk(suite.gateway_url, files[name], suite.token, seconds=args.seconds,
                      connections=args.connections, threads=args.threads)
-    row = Row(name, result)
+    row = Row(name, result, cpu_ms=load_cpu.per_request_ms(cpu_before, load_cpu.cpu_seconds(masters),
+                                                           result.requests))
     if service:
         after = cache_counts(suite.services[service].metrics_url, service)
         row.hits, row.misses, row.shared_hits = (a - b for a, b in zip(after, before, strict=True))
@@ -398,7 +402,10 @@ def run(args, suite, work: Path, taken: str) -> int:
              "repeated; search, top 50 queries: the 50 most popular, every answer cached; "
              f"commit detail: {len(lists['commit detail']):,} commits; ide context: "
              f"{len(lists['ide context']):,} files; viz data: {len(lists['viz data'])} view x "
-             "filter URLs, warmed up until all are cached.", "",
+             "filter URLs, warmed up until all are cached. CPU ms per request: CPU time of each "
+             "group of processes during the row (/proc) over its requests: the four services' "
+             "gunicorn processes, PostgreSQL, Redis, nginx and the load generator (wrk), "
+             "all on this one machine.", "",
              "Websocket clients during the mixed run:", "",
              *ws_lines(ws_results["websocket (mixed)"], args.ws_clients)]
     if args.soak > 0:

@@ -7,6 +7,7 @@ import platform
 import subprocess
 from dataclasses import dataclass
 
+from load_cpu import GROUPS as CPU_GROUPS
 from load_soak import RssVerdict
 from load_wrk import WrkResult
 
@@ -20,6 +21,7 @@ class Row:
     hits: int | None = None
     misses: int | None = None
     shared_hits: int = 0
+    cpu_ms: dict[str, float] | None = None  # CPU ms per request by process group (load_cpu)
 
     @property
     def hit_rate(self) -> str:
@@ -38,13 +40,14 @@ def _ms(value: float) -> str:
 def table(rows: list[Row], ceiling: float) -> list[str]:
     """The Markdown table of the HTTP rows."""
     lines = ["| endpoint | requests | req/s | p50 ms | p95 ms | p99 ms | errors | x healthz "
-             "| query cache hits |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "| query cache hits | CPU ms/request: services / postgres / redis / nginx / wrk |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for row in rows:
         r = row.result
+        cpu = (" / ".join(f"{row.cpu_ms[g]:.2f}" for g in CPU_GROUPS) if row.cpu_ms else "-")
         lines.append(f"| {row.name} | {r.requests:,} | {r.throughput:,.1f} | {_ms(r.p50)} | "
                      f"{_ms(r.p95)} | {_ms(r.p99)} | {r.errors} | "
-                     f"{r.throughput / ceiling if ceiling else 0:.2f} | {row.hit_rate} |")
+                     f"{r.throughput / ceiling if ceiling else 0:.2f} | {row.hit_rate} | {cpu} |")
     return lines
 
 
