@@ -142,3 +142,43 @@ def test_rate_limits_are_shared_by_two_gunicorn_workers_through_redis(tmp_path):
     finally:
         client.flushdb()
         client.close()
+
+
+def test_gevent_workers_keep_tokens_in_memory_and_drop_them_on_a_notification(tmp_path,
+                                                                              postgres_url):
+    """Under real gunicorn gevent workers: a token's account is served from the workers'
+    memory (a change PostgreSQL does not notify is not seen), and a revocation made by
+    another process is honoured by every worker within a second (LISTEN/NOTIFY)."""
+    import psycopg
+    from ades.hardening import tokens, users
+    from ades.storage import open_store
+
+    env = {"GAIT_POSTGRES_URL": postgres_url, "GAIT_RATE_LIMIT": "10000/minute"}
+    with run_service("ui", tmp_path, workers=2, env=env) as service:
+        store = open_store(postgres_url, migrate=False)
+        try:
+            users.create_user(store, "ada", "a long enough password", "maintainer")
+            _, plaintext = tokens.create_token(store, "ada", "read")
+        finally:
+            store.close()
+        bearer = {"Authorization": f"Bearer {plaintext}"}
+
+        def roles(count: int = 40) -> set[object]:
+            def one(_):
+                response = service.get("/api/auth/me", headers=bearer)
+                return response.json()["user"]["role"] if response.status == 200 else response.status
+
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                return set(pool.map(one, range(count)))
+
+        assert roles() == {"maintainer"}  # both workers have looked the token up by now
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            # A change behind the triggers' back: the workers go on answering from memory.
+            conn.execute("ALTER TABLE users DISABLE TRIGGER users_auth_changed")
+            conn.execute("UPDATE users SET role = 'viewer'")
+            conn.execute("ALTER TABLE users ENABLE TRIGGER users_auth_changed")
+            # (A worker that happened to get none of the first requests looks it up now.)
+            assert "maintainer" in roles()
+            conn.execute("UPDATE api_tokens SET revoked_at = 1")
+        time.sleep(1.0)
+        assert roles() == {401}
