@@ -22,7 +22,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    jsonify,
+    current_app,
     redirect,
     render_template,
     request,
@@ -89,12 +89,13 @@ def index() -> str:
                            titles=TITLES)
 
 
-def _view_data(view: str, repo_name: str, args: dict[str, str]) -> dict[str, Any]:
-    """The data of `view` for `repo_name` under the filters in `args`, from the query cache."""
+def _resolve(view: str, repo_name: str, args: dict[str, str]) -> tuple[Any, Any, dict[str, Any]]:
+    """The repository, filters and extra arguments of a data request (400/404 when bad)."""
     if not repo_name:
         raise _BadRequest(400, "repo is required: the name of an ingested repository")
     store = get_store()
-    repo = get_repository(store, repo_name)
+    # Looked up once per name until a repository is registered, ingested or deleted.
+    repo = cached(("viz.repository", repo_name), lambda: get_repository(store, repo_name))
     if repo is None:
         raise _BadRequest(404, f"no repository named {repo_name!r}")
     try:
@@ -106,11 +107,33 @@ def _view_data(view: str, repo_name: str, args: dict[str, str]) -> dict[str, Any
                 raise viz_data.VizInputError("series must be one of " + ", ".join(viz_data.MIX_SERIES))
     except viz_data.VizInputError as exc:
         raise _BadRequest(400, str(exc)) from None
+    return repo, filters, extra
+
+
+def _answer(view: str, repo: Any, filters: Any, extra: dict[str, Any],
+            args: dict[str, str]) -> dict[str, Any]:
     compute = viz_data.VIEWS[view]
     data = cached(("viz", view, repo.id, filters.key(), tuple(sorted(extra.items()))),
-                  lambda: compute(store, repo.id, filters, **extra), repo_id=repo.id, shared=True)
+                  lambda: compute(get_store(), repo.id, filters, **extra), repo_id=repo.id,
+                  shared=True)
     applied = {k: args.get(k) or None for k in FILTER_ARGS}
     return {"repo": repo.name, "view": view, "filters": applied, **extra, **data}
+
+
+def _view_data(view: str, repo_name: str, args: dict[str, str]) -> dict[str, Any]:
+    """The data of `view` for `repo_name` under the filters in `args`, from the query cache."""
+    repo, filters, extra = _resolve(view, repo_name, args)
+    return _answer(view, repo, filters, extra, args)
+
+
+def _view_json(view: str, repo_name: str, args: dict[str, str]) -> str:
+    """`_view_data`'s answer as jsonify writes it, serialized once per distinct request and
+    cached with the data (a view's JSON runs to hundreds of kB)."""
+    repo, filters, extra = _resolve(view, repo_name, args)
+    applied = tuple((k, args.get(k) or None) for k in FILTER_ARGS)
+    key = ("viz.json", view, repo.id, filters.key(), tuple(sorted(extra.items())), applied)
+    return cached(key, lambda: current_app.json.dumps(
+        _answer(view, repo, filters, extra, args), separators=(",", ":")) + "\n", repo_id=repo.id)
 
 
 def _csv_cell(value: Any) -> Any:
@@ -134,17 +157,20 @@ def _api(view: str) -> Response:
     fmt = args.get("format", "json")
     if fmt not in ("json", "csv"):
         return error_response(400, "format must be json or csv")
+    repo_name = args.get("repo", "").strip()
     try:
-        data = _view_data(view, args.get("repo", "").strip(), args)
+        if fmt == "csv":
+            response = Response(_table_csv(_view_data(view, repo_name, args)["table"]),
+                                mimetype="text/csv")
+        else:
+            response = current_app.response_class(_view_json(view, repo_name, args),
+                                                  mimetype="application/json")
     except _BadRequest as exc:
         return error_response(exc.status, str(exc))
-    if fmt == "csv":
-        response = Response(_table_csv(data["table"]), mimetype="text/csv")
-    else:
-        response = jsonify(data)
     if fmt == "csv" or args.get("download") == "1":
+        # The name was found by equality, so it is the repository's own.
         response.headers["Content-Disposition"] = (
-            f'attachment; filename="{_filename(data["repo"])}-{view}.{fmt}"')
+            f'attachment; filename="{_filename(repo_name)}-{view}.{fmt}"')
     return response
 
 

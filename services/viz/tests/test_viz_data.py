@@ -260,6 +260,26 @@ def test_each_view_exports_its_table_as_csv_and_json(client, view):
     assert download.get_json()["table"] == data["table"]
 
 
+@pytest.mark.parametrize("view", VIEWS)
+def test_a_cached_json_answer_is_byte_for_byte_what_jsonify_writes(client, view):
+    """The JSON is serialized once per distinct request and then served as text: it must not
+    differ from jsonify's, and each spelling of the filters keeps its own echo."""
+    from flask import jsonify
+
+    for params in ({}, {"category": "bugfix", "since": "2020-01-01"}, {"since": "2020-1-1"}):
+        first = client.get(f"/viz/api/{view}", query_string={"repo": "orders", **params})
+        again = client.get(f"/viz/api/{view}", query_string={"repo": "orders", **params})
+        if first.status_code == 400:  # a spelling the filters refuse, refused every time
+            assert again.status_code == 400
+            continue
+        assert first.status_code == again.status_code == 200
+        assert first.mimetype == "application/json"
+        with client.application.test_request_context():
+            expected = jsonify(first.get_json()).get_data()
+        assert first.get_data() == again.get_data() == expected
+        assert first.get_json()["filters"]["since"] == params.get("since")
+
+
 def test_the_csv_export_keeps_the_filters(client):
     response = client.get("/viz/api/hotspots", query_string={"repo": "orders", "format": "csv",
                                                              "path": "src/app/"})
