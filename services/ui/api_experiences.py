@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, astuple
+from dataclasses import astuple
 from datetime import date
 from typing import Any
 
@@ -59,8 +59,8 @@ def search_from_args(default_limit: int = 10) -> tuple[str, SearchFilters, int, 
 
 def _results(query: str, filters: SearchFilters, limit: int, offset: int) -> list[dict[str, Any]]:
     try:
-        return [asdict(r) for r in search_experiences(get_store(), query, filters, limit=limit,
-                                                      offset=offset)]
+        return [r.to_dict() for r in search_experiences(get_store(), query, filters, limit=limit,
+                                                        offset=offset)]
     except SearchError as exc:
         raise ApiError(400, str(exc)) from None
 
