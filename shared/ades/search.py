@@ -131,6 +131,10 @@ def _run(store: Store, words: list[str], mode: str, filters: SearchFilters, limi
                "JOIN repositories r ON r.id = e.repo_id JOIN commits c ON c.id = e.commit_id "
                f"WHERE experience_fts MATCH ?{where} ORDER BY {_BM25} LIMIT ? OFFSET ?")
         return store.query(sql, [match, *params, limit, offset])
+    if mode == "all" and _may_use_impacts(filters):
+        rows = _run_impacts(store, words, filters, limit, offset)
+        if rows is not None:
+            return rows
     where, params = _filter_sql(filters, narrow=True)
     joiner = " " if mode == "all" else " or "
     wide = " JOIN experiences e ON e.id = s.experience_id" if _needs_experiences(filters) else ""
@@ -146,6 +150,44 @@ def _run(store: Store, words: list[str], mode: str, filters: SearchFilters, limi
            "JOIN commits c ON c.id = e.commit_id "
            "ORDER BY top.score DESC, top.authored_at DESC, top.id")
     return store.query(sql, [joiner.join(words), *params, limit, offset])
+
+
+def _may_use_impacts(filters: SearchFilters) -> bool:
+    """Whether a search with these filters may be answered from impact lists: they hold each
+    repository's best experiences for a word, so no filter but the repository is possible."""
+    return filters == SearchFilters(repo=filters.repo)
+
+
+# The one lexeme of a tsquery that is a lexeme or that lexeme ANDed with itself ("add add"),
+# for PostgreSQL's regular expressions and for Python's.
+_ONE_LEXEME = r"^'([^'\\]+)'( & '\1')*$"
+_ONE_LEXEME_RE = re.compile(_ONE_LEXEME)
+
+
+def _run_impacts(store: Store, words: list[str], filters: SearchFilters, limit: int,
+                 offset: int) -> list[tuple] | None:
+    """The page from the impact lists (`ades.storage.search_impacts`) when the query is one
+    heavy lexeme and the page lies within the lists' depth; None when it must be ranked."""
+    text, heavy, depth = store.query_one(
+        "SELECT t, EXISTS (SELECT 1 FROM search_heavy_lexemes h WHERE h.lexeme = "
+        "substring(t from ?)), (SELECT depth FROM search_impact_builds) "
+        "FROM (SELECT websearch_to_tsquery('english', ?)::text AS t) q",
+        [_ONE_LEXEME, " ".join(words)])
+    match = _ONE_LEXEME_RE.match(text)
+    if not heavy or match is None or depth is None or offset + limit > depth:
+        return None
+    repo = "AND i.repo_id = (SELECT id FROM repositories WHERE name = ?) " if filters.repo else ""
+    sql = ("WITH top AS (SELECT i.experience_id AS id, i.score, i.authored_at "
+           f"FROM search_impacts i WHERE i.lexeme = ? {repo}"
+           "ORDER BY i.score DESC, i.authored_at DESC, i.experience_id LIMIT ? OFFSET ?) " +
+           _SELECT.format(score="top.score") +
+           "FROM top JOIN experiences e ON e.id = top.id JOIN repositories r ON r.id = e.repo_id "
+           "JOIN commits c ON c.id = e.commit_id "
+           "ORDER BY top.score DESC, top.authored_at DESC, top.id")
+    params = [match.group(1), *([filters.repo] if filters.repo else []), limit, offset]
+    # Nothing found: the repository lacks the word, or a rebuild between the two statements
+    # dropped it from the heavy ones; ranking the matches answers both.
+    return store.query(sql, params) or None
 
 
 def _stem(word: str) -> str:

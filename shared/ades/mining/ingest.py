@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 
 from ..analysis.pipeline import AnalysedCommit, analyse_commit
-from ..storage import Store
+from ..storage import Store, search_impacts
 from ..storage.history import prune_commits, stored_hashes, write_commits
 from ..storage.locks import repository_lock
 from ..storage.repositories import Repository, get_repository, record_ingest, register_repository
@@ -188,6 +188,7 @@ def ingest_repository(store: Store, path: str, *, name: str | None = None, url: 
             count = get_repository(store, record.name).commit_count
             record_ingest(store, record.id, head=git.head, branch=git.branch,
                           commit_count=count, seconds=seconds)
+            search_impacts.refresh(store)
             return IngestResult(repository=record.name, head=git.head, total_commits=count,
                                 new_commits=0, pruned_commits=0, rewritten=False,
                                 seconds=round(seconds, 3))
@@ -215,6 +216,8 @@ def ingest_repository(store: Store, path: str, *, name: str | None = None, url: 
         seconds = time.monotonic() - started
         record_ingest(store, record.id, head=git.head, branch=git.branch,
                       commit_count=len(reachable), seconds=seconds)
+        # Common words' impact lists are rebuilt when the history grew or shrank by a tenth.
+        search_impacts.refresh(store)
     return IngestResult(repository=record.name, head=git.head, total_commits=len(reachable),
                         new_commits=done, pruned_commits=pruned, rewritten=bool(stale),
                         seconds=round(seconds, 3))

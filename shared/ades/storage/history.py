@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from . import search_impacts
 from .base import Store, Transaction
 
 if TYPE_CHECKING:
@@ -109,6 +110,7 @@ def write_commits(store: Store, repo_id: int, batch: Sequence[AnalysedCommit]) -
                        "vector) SELECT id, repo_id, authored_at, category, ades_search_vector("
                        "title, message, patterns, tags, paths, functions) FROM experiences "
                        "WHERE id = ANY(?)", (exp_ids,))
+            search_impacts.add_postings(tx, exp_ids)
 
 
 def delete_commit_rows(tx: Transaction, repo_id: int, hashes: Sequence[str] | None) -> int:
@@ -117,6 +119,10 @@ def delete_commit_rows(tx: Transaction, repo_id: int, hashes: Sequence[str] | No
         chunks = [None]
     else:
         chunks = [list(hashes[i:i + 500]) for i in range(0, len(hashes), 500)]
+    if hashes is not None:
+        # Deleting some experiences may let others into a word's best: the repository's
+        # impact lists are rebuilt below, under a lock taken before any row goes.
+        search_impacts.lock_for_rebuild(tx)
     deleted = 0
     for chunk in chunks:
         if chunk is None:
@@ -130,6 +136,8 @@ def delete_commit_rows(tx: Transaction, repo_id: int, hashes: Sequence[str] | No
             tx.execute("DELETE FROM experience_fts WHERE rowid IN (SELECT e.id FROM experiences e "
                        f"WHERE e.commit_id IN (SELECT id FROM commits WHERE {where}))", params)
         deleted += tx.execute(f"DELETE FROM commits WHERE {where}", params).rowcount
+    if hashes is not None and deleted and tx.store.dialect == "postgres":
+        search_impacts.rebuild_repository(tx, repo_id)
     return deleted
 
 

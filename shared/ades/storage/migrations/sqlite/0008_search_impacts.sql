@@ -1,0 +1,2 @@
+-- PostgreSQL keeps impact lists for common words from this version (search_impacts). SQLite's
+-- FTS5 ranks with bm25 from its own index and needs none, so nothing changes here.

@@ -1,0 +1,148 @@
+"""Impact lists answer one-word searches exactly as ranking every match does (PostgreSQL).
+
+Each check runs the same search twice on a real database: once as users get it (from the
+lists when the query is one heavy word) and once with the lists switched off (ts_rank_cd over
+every GIN match), and requires the same rows in the same order with the same scores: after a
+build, after incremental ingests that only add, after history is rewritten (pruned), across
+two repositories, filtered and not, at every page the lists cover and beyond.
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from ades import search
+from ades.mining.ingest import ingest_repository
+from ades.search import SearchFilters
+from ades.storage import open_store, search_impacts
+from gitrepos import RepoBuilder
+
+# Words that recur across commits in different fields and counts, so that scores differ
+# and tie (same score, then newer first, then lower id) in many ways.
+_WORDS = ["cache", "parser", "retry", "index", "socket", "merge", "buffer", "token"]
+HEAVY, DEPTH = 4, 5
+
+
+def _history(builder: RepoBuilder, rng: random.Random, commits: int, start: int) -> None:
+    for n in range(start, start + commits):
+        title = " ".join(rng.sample(_WORDS, rng.randint(1, 3)))
+        body = " ".join(rng.choice(_WORDS + ["the", "fix", "of"]) for _ in range(rng.randint(0, 12)))
+        name = rng.choice(_WORDS)
+        builder.write(f"src/{name}_{n % 7}.c", f"int {name}_{n}(void) {{ return {n}; }}\n")
+        builder.commit(f"Fix {title} handling {n}\n\n{body}\n", date=1_600_000_000 + n * 3600)
+
+
+def _pages(store, repos: list[str | None]) -> int:
+    """Compare every word, filter and page both ways; returns how many came from the lists."""
+    from_lists = 0
+    real_run_impacts = search._run_impacts
+
+    def counting(*args, **kwargs):
+        nonlocal from_lists
+        rows = real_run_impacts(*args, **kwargs)
+        from_lists += rows is not None
+        return rows
+
+    for word in _WORDS + ["caching", "cache cache", "the cache", "nothingmatches"]:
+        for repo in repos:
+            for offset, limit in ((0, 1), (0, 3), (2, 3), (4, 1), (0, 5), (3, 4), (0, 100)):
+                filters = SearchFilters(repo=repo)
+                with pytest.MonkeyPatch.context() as patch:
+                    patch.setattr(search, "_run_impacts", counting)
+                    fast = search.search_experiences(store, word, filters, limit=limit,
+                                                     offset=offset)
+                with pytest.MonkeyPatch.context() as patch:
+                    patch.setattr(search, "_may_use_impacts", lambda f: False)
+                    ranked = search.search_experiences(store, word, filters, limit=limit,
+                                                       offset=offset)
+                assert fast == ranked, (word, repo, offset, limit)
+    return from_lists
+
+
+@pytest.fixture
+def small_lists(monkeypatch):
+    """Lists for words in HEAVY experiences, DEPTH deep: a test history has few."""
+    monkeypatch.setattr(search_impacts, "HEAVY_DOCUMENTS", HEAVY)
+    monkeypatch.setattr(search_impacts, "DEPTH", DEPTH)
+
+
+@pytest.fixture
+def two_repos(tmp_path):
+    rng = random.Random(7)
+    repos = []
+    for name, count in (("alpha", 40), ("beta", 25)):
+        builder = RepoBuilder(tmp_path / name)
+        _history(builder, rng, count, 0)
+        repos.append(builder)
+    return repos, rng
+
+
+def test_lists_answer_as_ranking_every_match_does(postgres_url, two_repos, small_lists):
+    (alpha, beta), rng = two_repos
+    with open_store(postgres_url) as store:
+        ingest_repository(store, str(alpha.path), name="alpha", shards=1)
+        ingest_repository(store, str(beta.path), name="beta", shards=1)
+        build = search_impacts.rebuild(store)
+        assert build.depth == DEPTH and build.experiences > 60
+        heavy = {w for (w,) in store.query("SELECT lexeme FROM search_heavy_lexemes")}
+        assert {"cach", "parser", "retri"} <= heavy
+        # Every list holds exactly its repository's best DEPTH after a build.
+        sizes = store.query("SELECT repo_id, lexeme, COUNT(*) FROM search_impacts "
+                            "GROUP BY repo_id, lexeme")
+        assert sizes and max(n for _, _, n in sizes) == DEPTH
+        assert _pages(store, [None, "alpha", "beta"]) > 100
+
+        # Incremental ingests only add rows: the lists stay supersets of the best.
+        _history(alpha, rng, 12, 40)
+        ingest_repository(store, str(alpha.path), name="alpha", shards=1)
+        assert search_impacts.current_build(store) == build  # not due: far below a tenth of 1,000
+        assert _pages(store, [None, "alpha", "beta"]) > 100
+
+        # Rewritten history: pruned experiences leave room that the rebuilt lists fill.
+        alpha.git("reset", "-q", "--hard", "HEAD~30")
+        _history(alpha, rng, 3, 100)
+        result = ingest_repository(store, str(alpha.path), name="alpha", shards=1)
+        assert result.pruned_commits == 30
+        assert _pages(store, [None, "alpha", "beta"]) > 100
+
+
+def test_a_deleted_repository_takes_its_lists_along(postgres_url, two_repos, small_lists):
+    from ades.storage.repositories import delete_repository, get_repository
+
+    (alpha, beta), _ = two_repos
+    with open_store(postgres_url) as store:
+        ingest_repository(store, str(alpha.path), name="alpha", shards=1)
+        ingest_repository(store, str(beta.path), name="beta", shards=1)
+        search_impacts.rebuild(store)
+        delete_repository(store, get_repository(store, "beta").id)
+        assert store.query_one("SELECT COUNT(DISTINCT repo_id) FROM search_impacts")[0] == 1
+        assert _pages(store, [None, "alpha", "beta"]) > 50
+
+
+def test_refresh_builds_when_the_history_changed_by_a_tenth(postgres_url, two_repos, monkeypatch):
+    (alpha, beta), rng = two_repos
+    monkeypatch.setattr(search_impacts, "HEAVY_DOCUMENTS", 30)
+    monkeypatch.setattr(search_impacts, "REBUILD_MIN_CHANGE", 10)
+    with open_store(postgres_url) as store:
+        ingest_repository(store, str(beta.path), name="beta", shards=1)
+        assert search_impacts.current_build(store) is None  # fewer experiences than 30
+        ingest_repository(store, str(alpha.path), name="alpha", shards=1)
+        first = search_impacts.current_build(store)
+        assert first is not None and first.heavy_documents == 30
+        assert first.experiences == store.query_one("SELECT COUNT(*) FROM experience_search")[0]
+        _history(alpha, rng, 4, 40)  # fewer than 10 more: the lists are only added to
+        ingest_repository(store, str(alpha.path), name="alpha", shards=1)
+        assert search_impacts.current_build(store) == first
+        _history(alpha, rng, 10, 44)
+        ingest_repository(store, str(alpha.path), name="alpha", shards=1)
+        assert search_impacts.current_build(store).experiences == first.experiences + 14
+
+
+def test_sqlite_has_no_lists(tmp_path, two_repos):
+    (alpha, _), _ = two_repos
+    with open_store(f"sqlite:///{tmp_path}/ades.db") as store:
+        ingest_repository(store, str(alpha.path), name="alpha", shards=1)
+        assert search_impacts.refresh(store) is None
+        assert search_impacts.current_build(store) is None
+        assert search.search_experiences(store, "cache")
