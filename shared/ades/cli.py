@@ -306,6 +306,29 @@ def db_upgrade() -> None:
         click.echo("database schema is up to date")
 
 
+@db.command("reindex-search")
+def db_reindex_search() -> None:
+    """Rebuild the impact lists of common words now (PostgreSQL; ingests keep them up to date)."""
+    from .storage import search_impacts
+
+    with _user_errors():
+        store = _open_store(_config(), create=False)
+        if store is None:
+            raise CLIError("no database yet: ingest a repository first", EXIT_NOT_FOUND)
+        try:
+            if store.dialect != "postgres":
+                click.echo("SQLite ranks searches with FTS5: there are no impact lists to rebuild")
+                return
+            started = time.monotonic()
+            build = search_impacts.rebuild(store)
+            (words,) = store.query_one("SELECT COUNT(*) FROM search_heavy_lexemes")
+        finally:
+            store.close()
+    click.echo(f"impact lists rebuilt: {words} words in {build.heavy_documents}+ experiences, "
+               f"{build.depth} deep, over {build.experiences} experiences "
+               f"({time.monotonic() - started:.1f} s)")
+
+
 # --------------------------------------------------------------------------- accounts
 
 

@@ -146,3 +146,21 @@ def test_sqlite_has_no_lists(tmp_path, two_repos):
         assert search_impacts.refresh(store) is None
         assert search_impacts.current_build(store) is None
         assert search.search_experiences(store, "cache")
+
+
+def test_cli_reindex_search(ades_env, backend, two_repos):
+    """`ades db reindex-search` rebuilds the lists on PostgreSQL, says there are none on
+    SQLite, and refuses with one line when there is no database yet."""
+    from test_cli_inputs import ades, one_line_error
+
+    (alpha, _), _ = two_repos
+    if backend == "sqlite":
+        one_line_error(ades(ades_env, "db", "reindex-search"), code=3)
+    ades(ades_env, "ingest", str(alpha.path), "--name", "alpha", "--no-progress", check=True)
+    out = ades(ades_env, "db", "reindex-search", check=True).stdout
+    if backend == "sqlite":
+        assert "no impact lists" in out
+        return
+    assert out.startswith("impact lists rebuilt: ") and "over 40 experiences" in out, out
+    with open_store(ades_env["GAIT_POSTGRES_URL"]) as store:
+        assert search_impacts.current_build(store).experiences == 40
