@@ -123,6 +123,8 @@ def delete_commit_rows(tx: Transaction, repo_id: int, hashes: Sequence[str] | No
         # Deleting some experiences may let others into a word's best: the repository's
         # impact lists are rebuilt below, under a lock taken before any row goes.
         search_impacts.lock_for_rebuild(tx)
+    else:
+        search_impacts.lock_for_writes(tx)
     deleted = 0
     for chunk in chunks:
         if chunk is None:

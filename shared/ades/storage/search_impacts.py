@@ -24,8 +24,9 @@ best ones. It is kept by:
   is rebuilt to exactly its best `depth`.
 
 Writers serialize on a lock of `search_heavy_lexemes`: SHARE for the many writers that only
-add, EXCLUSIVE for the rebuilds, so a rebuild never misses a batch that commits during it.
-Readers are never blocked. SQLite has none of this: FTS5's bm25 ranks from its own index.
+add rows or delete a whole repository, EXCLUSIVE for the rebuilds, so a rebuild never misses
+a batch that commits during it nor lists an experience deleted under it. Readers are never
+blocked. SQLite has none of this: FTS5's bm25 ranks from its own index.
 """
 
 from __future__ import annotations
@@ -76,11 +77,19 @@ def _dialect(store: Store | Transaction) -> str:
     return store.dialect if isinstance(store, Store) else store.store.dialect
 
 
+def lock_for_writes(tx: Transaction) -> None:
+    """Take the lock of a transaction that adds or deletes list rows without rebuilding:
+    it waits for a rebuild in progress (whose rows it might otherwise miss, or delete the
+    experiences of under it) and holds rebuilds off until it commits."""
+    if tx.store.dialect == "postgres":
+        tx.execute("LOCK TABLE search_heavy_lexemes IN SHARE MODE")
+
+
 def add_postings(tx: Transaction, experience_ids: list[int]) -> None:
     """Add the heavy-lexeme rows of newly stored experiences (same transaction)."""
     if not experience_ids or tx.store.dialect != "postgres":
         return
-    tx.execute("LOCK TABLE search_heavy_lexemes IN SHARE MODE")
+    lock_for_writes(tx)
     tx.execute(f"INSERT INTO search_impacts {_COLUMNS} {_POSTINGS} "
                "WHERE s.experience_id = ANY(?)", (experience_ids,))
 
