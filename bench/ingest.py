@@ -47,14 +47,30 @@ print(n, time.perf_counter() - started)
 """
 
 
-def pydriller_rate(repo: str, limit: int) -> tuple[int, float]:
-    """(commits, seconds) for PyDriller over the first `limit` commits of `repo`."""
+def pydriller_rate(repo: str, limit: int) -> tuple[int, float] | None:
+    """(commits, seconds) for PyDriller over the first `limit` commits of `repo`, or None
+    (with the reason printed) when PyDriller cannot read it (a bare mirror, for one)."""
     venv = WORK / "venv-pydriller"
     if not (venv / "bin" / "python").exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "pydriller"], check=True)
-    out = subprocess.run([str(venv / "bin" / "python"), "-c", PYDRILLER_SCRIPT, repo, str(limit)],
-                         check=True, capture_output=True, text=True).stdout.split()
+    bare = subprocess.run(["git", "-C", repo, "rev-parse", "--is-bare-repository"],
+                          capture_output=True, text=True).stdout.strip() == "true"
+    if bare:  # GitPython, under PyDriller, reads only repositories with a .git directory
+        clone = WORK / "pydriller-clone"
+        shutil.rmtree(clone, ignore_errors=True)
+        subprocess.run(["git", "clone", "-q", "--shared", "--no-checkout", repo, str(clone)],
+                       check=True)
+        repo = str(clone)
+    proc = subprocess.run([str(venv / "bin" / "python"), "-c", PYDRILLER_SCRIPT, repo, str(limit)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        reason = ([line.strip() for line in proc.stderr.splitlines() if line.strip()]
+                  or ["no output"])[-1]
+        print(f"  PyDriller: could not read the repository ({reason}); its column is left out",
+              flush=True)
+        return None
+    out = proc.stdout.split()
     return int(out[0]), float(out[1])
 
 
@@ -98,18 +114,20 @@ def main() -> None:
         finally:
             drop()
 
-    n, secs = pydriller_rate(repo, args.pydriller_commits)
-    rows.append((f"PyDriller (first {n} commits)", n, secs, None))
+    pydriller = pydriller_rate(repo, args.pydriller_commits)
+    if pydriller is not None:
+        n, secs = pydriller
+        rows.append((f"PyDriller (first {n} commits)", n, secs, None))
 
     floor_rate = commits / floor
-    pyd_rate = n / secs
+    pyd_rate = pydriller[0] / pydriller[1] if pydriller else None
     print()
     print(f"{'run':42s} {'commits':>8s} {'seconds':>9s} {'commits/s':>10s} "
           f"{'x git log -p':>12s} {'x PyDriller':>11s} {'peak RSS (py)':>14s}")
     for name, count, seconds, rss in rows:
         rate = count / seconds if count else 0.0
         ratio = f"{rate / floor_rate:.2f}" if count else "-"
-        vs_pyd = f"{rate / pyd_rate:.1f}" if count else "-"
+        vs_pyd = f"{rate / pyd_rate:.1f}" if count and pyd_rate else "-"
         peak = f"{mb(rss['python'])}" if rss else "-"
         print(f"{name:42s} {count:8d} {seconds:9.2f} {rate:10.0f} {ratio:>12s} {vs_pyd:>11s} "
               f"{peak:>14s}")
