@@ -101,6 +101,15 @@ def lock_for_rebuild(tx: Transaction) -> None:
         tx.execute("LOCK TABLE search_heavy_lexemes IN EXCLUSIVE MODE")
 
 
+def _maintenance_settings(tx: Transaction) -> None:
+    # Ranking every posting of every heavy word takes seconds per 100,000 experiences:
+    # longer than a request's statement timeout, which this maintenance is not.
+    tx.execute(f"SET LOCAL statement_timeout = {REBUILD_TIMEOUT_MS}")
+    # Every posting of every heavy word is sorted to find each one's best (1.9 million
+    # on git/git): in memory rather than in temporary files, 3 s faster there.
+    tx.execute("SET LOCAL work_mem = '256MB'")
+
+
 def _fill(tx: Transaction, depth: int, repo_id: int | None) -> None:
     where, params = ("WHERE s.repo_id = ?", [repo_id]) if repo_id is not None else ("", [])
     tx.execute(f"INSERT INTO search_impacts {_COLUMNS} "
@@ -116,6 +125,7 @@ def rebuild_repository(tx: Transaction, repo_id: int) -> None:
     build = current_build(tx)
     if build is None:
         return
+    _maintenance_settings(tx)
     tx.execute("DELETE FROM search_impacts WHERE repo_id = ?", (repo_id,))
     _fill(tx, build.depth, repo_id)
 
@@ -127,12 +137,7 @@ def rebuild(store: Store, *, heavy_documents: int | None = None, depth: int | No
     depth = DEPTH if depth is None else depth
     with store.transaction() as tx:
         lock_for_rebuild(tx)
-        # Ranking every posting of every heavy word takes seconds per 100,000 experiences:
-        # longer than a request's statement timeout, which this maintenance is not.
-        tx.execute(f"SET LOCAL statement_timeout = {REBUILD_TIMEOUT_MS}")
-        # Every posting of every heavy word is sorted to find each one's best (1.9 million
-        # on git/git): in memory rather than in temporary files, 3 s faster there.
-        tx.execute("SET LOCAL work_mem = '256MB'")
+        _maintenance_settings(tx)
         tx.execute("DELETE FROM search_impacts")
         tx.execute("DELETE FROM search_heavy_lexemes")
         # A lexeme's own tsquery: lexemes with a quote or a backslash are never heavy, so
