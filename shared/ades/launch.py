@@ -19,6 +19,8 @@ The settings, for every service:
   the access log, so gunicorn's is off: `logger_class` skips it altogether (with a
   `logconfig_dict` gunicorn would still format every access line before discarding it,
   about 15% of a worker's CPU on small requests).
+- `post_request` yields to gevent's event loop after every response, so that no
+  keep-alive connection can keep a worker to itself (see the hook).
 - `on_starting` empties PROMETHEUS_MULTIPROC_DIR (stale files of a previous run would be
   added to this one's counters); `child_exit` marks a dead worker's gauges as gone.
 """
@@ -36,6 +38,8 @@ from .logs import logging_dict
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 GRACEFUL_TIMEOUT_SECONDS = 30
+# Any delay above zero: gevent runs `sleep(0)` as a callback, before the loop polls sockets.
+YIELD_AFTER_RESPONSE_SECONDS = 1e-6
 # gunicorn's heartbeat files: a RAM-backed directory, as gunicorn's docs advise for containers.
 HEARTBEAT_DIR = "/dev/shm"  # noqa: S108 -- gunicorn creates its own private files there
 
@@ -91,6 +95,7 @@ def gunicorn_settings(service: str, *, default_port: int, root: str | os.PathLik
         "logger_class": "ades.gunicorn_logger.AppLogsAccess",
         "on_starting": on_starting,
         "child_exit": child_exit,
+        "post_request": post_request,
     }
 
 
@@ -107,6 +112,21 @@ def on_starting(server: Any) -> None:
             shutil.rmtree(entry)
         else:
             entry.unlink()
+
+
+def post_request(worker: Any, req: Any, environ: Any, resp: Any) -> None:
+    """gunicorn hook (worker, after each response): let the other connections' requests run.
+
+    A gevent greenlet only gives way when a socket read would block. On a keep-alive
+    connection whose client sends its next request at once (nginx's upstream connections
+    under load, a pipelining client), the next read always finds data, so one connection
+    can keep a worker to itself while requests on its other connections wait for seconds.
+    A timer of a microsecond goes through the event loop's poll: every connection that is
+    ready gets its turn before this one reads its next request.
+    """
+    import gevent
+
+    gevent.sleep(YIELD_AFTER_RESPONSE_SECONDS)
 
 
 def child_exit(server: Any, worker: Any) -> None:

@@ -182,3 +182,50 @@ def test_gevent_workers_keep_tokens_in_memory_and_drop_them_on_a_notification(tm
             conn.execute("UPDATE api_tokens SET revoked_at = 1")
         time.sleep(1.0)
         assert roles() == {401}
+
+
+def _pipelined_counts(url: str, connections: int, seconds: float) -> list[int]:
+    """Responses per connection when each keeps two requests in flight for `seconds`:
+    the server always finds the next request waiting on every connection."""
+    import selectors
+    import socket
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    request = f"GET {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n\r\n".encode()
+    selector = selectors.DefaultSelector()
+    socks = []
+    for index in range(connections):
+        sock = socket.create_connection((parts.hostname, parts.port))
+        sock.sendall(request * 2)
+        selector.register(sock, selectors.EVENT_READ, index)
+        socks.append(sock)
+    buffers, counts = [b""] * connections, [0] * connections
+    deadline = time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline:
+            for key, _ in selector.select(timeout=0.1):
+                index = key.data
+                buffers[index] += key.fileobj.recv(65536)
+                while b"\r\n\r\n" in buffers[index]:
+                    head, rest = buffers[index].split(b"\r\n\r\n", 1)
+                    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                                      if line.lower().startswith(b"content-length")))
+                    if len(rest) < length:
+                        break
+                    buffers[index] = rest[length:]
+                    counts[index] += 1
+                    key.fileobj.sendall(request)
+    finally:
+        for sock in socks:
+            sock.close()
+    return counts
+
+
+def test_no_keep_alive_connection_keeps_a_gevent_worker_to_itself(tmp_path):
+    # Without the post_request yield, the first connection is served thousands of times
+    # while the others get nothing for the whole run.
+    with run_service("ui", tmp_path, workers=1) as service:
+        counts = _pipelined_counts(service.url + "/healthz", connections=8, seconds=2)
+    assert min(counts) > 0, f"starved connections: {counts}"
+    assert min(counts) * 4 >= max(counts), f"unfair service: {counts}"
