@@ -3,7 +3,8 @@
 Limits are counted per client address (as ProxyFix established it) and endpoint, with
 `security.rate_limit` as the default for every endpoint except the probe and metrics
 paths, and login attempts are capped further (`login_rate_limit`). The counters live
-in Redis when `GAIT_REDIS_URL` is set, so all workers and pods share them; without
+in Redis when `GAIT_REDIS_URL` is set, so all workers and pods share them (a client
+sending many requests a second is counted in leases: `ades.hardening.limit_leases`); without
 Redis, or while Redis is unreachable, each process counts in memory (flask-limiter's
 in-memory fallback) and errors are swallowed: a Redis outage never turns into a 500.
 
@@ -32,6 +33,7 @@ from flask_limiter import Limiter, RequestLimit
 from limits import parse as parse_limit
 
 from ..storage import StorageError, Store
+from . import limit_leases  # noqa: F401 -- registers the "ades+redis" storage scheme
 from .context import HardeningState, audit_request, client_ip, is_exempt_path, json_error, state
 
 if TYPE_CHECKING:
@@ -238,9 +240,10 @@ def limit_logins() -> Response | None:
 
 
 def _storage_uri(redis_url: str) -> str:
-    # limits spells Redis over a Unix socket "redis+unix://".
-    return "redis+unix://" + redis_url.removeprefix("unix://") \
-        if redis_url.startswith("unix://") else redis_url
+    # Counted in leases (`limit_leases`, registered with limits under "ades+"); limits
+    # spells Redis over a Unix socket "redis+unix://".
+    return "ades+" + ("redis+unix://" + redis_url.removeprefix("unix://")
+                      if redis_url.startswith("unix://") else redis_url)
 
 
 def init_limits(app: Flask, hardening: HardeningState) -> Limiter:
