@@ -131,25 +131,28 @@ def _run(store: Store, words: list[str], mode: str, filters: SearchFilters, limi
                "JOIN repositories r ON r.id = e.repo_id JOIN commits c ON c.id = e.commit_id "
                f"WHERE experience_fts MATCH ?{where} ORDER BY {_BM25} LIMIT ? OFFSET ?")
         return store.query(sql, [match, *params, limit, offset])
-    if mode == "all" and _may_use_impacts(filters):
-        rows = _run_impacts(store, words, filters, limit, offset)
-        if rows is not None:
-            return rows
     where, params = _filter_sql(filters, narrow=True)
+    lists, list_params = "", []
+    if mode == "all" and _may_use_impacts(filters):
+        lists, list_params = _impacts_page(filters, limit, offset)
+        where += " AND NOT EXISTS (SELECT 1 FROM lists)"
     joiner = " " if mode == "all" else " or "
     wide = " JOIN experiences e ON e.id = s.experience_id" if _needs_experiences(filters) else ""
     # Rank the matches in the narrow search table and join the wide columns and the commit
-    # for the page of results only: a common word matches tens of thousands of rows.
-    sql = ("WITH q AS (SELECT websearch_to_tsquery('english', ?) AS query), "
-           "top AS (SELECT s.experience_id AS id, ts_rank_cd(s.vector, q.query, 1) AS score, "
+    # for the page of results only: a common word matches tens of thousands of rows. `q` stays
+    # inlined when `lists` uses it too: materialized, it would hide the query from the planner.
+    sql = ("WITH q AS NOT MATERIALIZED (SELECT websearch_to_tsquery('english', ?) AS query), " +
+           lists +
+           "ranked AS (SELECT s.experience_id AS id, ts_rank_cd(s.vector, q.query, 1) AS score, "
            f"s.authored_at FROM q, experience_search s{wide} "
            f"WHERE s.vector @@ q.query{where} "
            "ORDER BY score DESC, s.authored_at DESC, s.experience_id LIMIT ? OFFSET ?) " +
            _SELECT.format(score="top.score") +
-           "FROM top JOIN experiences e ON e.id = top.id JOIN repositories r ON r.id = e.repo_id "
+           f"FROM ({'SELECT * FROM lists UNION ALL ' if lists else ''}SELECT * FROM ranked) top "
+           "JOIN experiences e ON e.id = top.id JOIN repositories r ON r.id = e.repo_id "
            "JOIN commits c ON c.id = e.commit_id "
            "ORDER BY top.score DESC, top.authored_at DESC, top.id")
-    return store.query(sql, [joiner.join(words), *params, limit, offset])
+    return store.query(sql, [joiner.join(words), *list_params, *params, limit, offset])
 
 
 def _may_use_impacts(filters: SearchFilters) -> bool:
@@ -159,35 +162,31 @@ def _may_use_impacts(filters: SearchFilters) -> bool:
 
 
 # The one lexeme of a tsquery that is a lexeme or that lexeme ANDed with itself ("add add"),
-# for PostgreSQL's regular expressions and for Python's.
+# as a PostgreSQL regular expression whose first group is the lexeme.
 _ONE_LEXEME = r"^'([^'\\]+)'( & '\1')*$"
-_ONE_LEXEME_RE = re.compile(_ONE_LEXEME)
 
 
-def _run_impacts(store: Store, words: list[str], filters: SearchFilters, limit: int,
-                 offset: int) -> list[tuple] | None:
-    """The page from the impact lists (`ades.storage.search_impacts`) when the query is one
-    heavy lexeme and the page lies within the lists' depth; None when it must be ranked."""
-    text, heavy, depth = store.query_one(
-        "SELECT t, EXISTS (SELECT 1 FROM search_heavy_lexemes h WHERE h.lexeme = "
-        "substring(t from ?)), (SELECT depth FROM search_impact_builds) "
-        "FROM (SELECT websearch_to_tsquery('english', ?)::text AS t) q",
-        [_ONE_LEXEME, " ".join(words)])
-    match = _ONE_LEXEME_RE.match(text)
-    if not heavy or match is None or depth is None or offset + limit > depth:
-        return None
+def _impacts_page(filters: SearchFilters, limit: int, offset: int) -> tuple[str, list[Any]]:
+    """The `lists` CTE of `_run`: the page from the impact lists (`ades.storage.search_impacts`)
+    when the query `q` is one heavy lexeme and the page lies within the lists' depth, else
+    no rows. `_run` ranks the GIN matches only when `lists` is empty (also when the
+    repository's list lacks the word).
+
+    It is part of `_run`'s statement rather than a check and a page of its own: each round
+    trip costs a request a gevent yield and a wait for its worker. PostgreSQL still runs only
+    one branch: the depth test is a one-time filter and the list is read only for the
+    heavy lexeme found (none, when the query is not one), while `lists`, referenced twice,
+    is materialized once and NOT EXISTS over it is a one-time filter on the GIN ranking.
+    """
     repo = "AND i.repo_id = (SELECT id FROM repositories WHERE name = ?) " if filters.repo else ""
-    sql = ("WITH top AS (SELECT i.experience_id AS id, i.score, i.authored_at "
-           f"FROM search_impacts i WHERE i.lexeme = ? {repo}"
-           "ORDER BY i.score DESC, i.authored_at DESC, i.experience_id LIMIT ? OFFSET ?) " +
-           _SELECT.format(score="top.score") +
-           "FROM top JOIN experiences e ON e.id = top.id JOIN repositories r ON r.id = e.repo_id "
-           "JOIN commits c ON c.id = e.commit_id "
-           "ORDER BY top.score DESC, top.authored_at DESC, top.id")
-    params = [match.group(1), *([filters.repo] if filters.repo else []), limit, offset]
-    # Nothing found: the repository lacks the word, or a rebuild between the two statements
-    # dropped it from the heavy ones; ranking the matches answers both.
-    return store.query(sql, params) or None
+    sql = ("lists AS (SELECT page.* FROM q "
+           "JOIN search_heavy_lexemes h ON h.lexeme = substring(q.query::text from ?) "
+           "CROSS JOIN LATERAL (SELECT i.experience_id AS id, i.score, i.authored_at "
+           f"FROM search_impacts i WHERE i.lexeme = h.lexeme {repo}"
+           "ORDER BY i.score DESC, i.authored_at DESC, i.experience_id LIMIT ? OFFSET ?) page "
+           "WHERE (SELECT depth FROM search_impact_builds) >= ?), ")
+    return sql, [_ONE_LEXEME, *([filters.repo] if filters.repo else []), limit, offset,
+                 offset + limit]
 
 
 def _stem(word: str) -> str:

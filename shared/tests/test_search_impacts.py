@@ -33,30 +33,34 @@ def _history(builder: RepoBuilder, rng: random.Random, commits: int, start: int)
         builder.commit(f"Fix {title} handling {n}\n\n{body}\n", date=1_600_000_000 + n * 3600)
 
 
+def _from_lists(store, word: str, repo: str | None, limit: int, offset: int) -> bool:
+    """Whether the lists hold this page: the words are one heavy lexeme, the page lies within
+    the lists' depth and the repository's (or every repository's) list reaches it."""
+    lexemes = store.query_one("SELECT tsvector_to_array(to_tsvector('english', ?))", [word])[0]
+    if len(lexemes) != 1 or offset + limit > DEPTH:
+        return False
+    (listed,) = store.query_one(
+        "SELECT COUNT(*) FROM search_impacts i JOIN search_heavy_lexemes h USING (lexeme) "
+        "JOIN repositories r ON r.id = i.repo_id WHERE i.lexeme = ? AND (? OR r.name = ?)",
+        [lexemes[0], repo is None, repo])
+    return listed > offset
+
+
 def _pages(store, repos: list[str | None]) -> int:
-    """Compare every word, filter and page both ways; returns how many came from the lists."""
+    """Compare every word, filter and page both ways; returns how many the lists held."""
     from_lists = 0
-    real_run_impacts = search._run_impacts
-
-    def counting(*args, **kwargs):
-        nonlocal from_lists
-        rows = real_run_impacts(*args, **kwargs)
-        from_lists += rows is not None
-        return rows
-
     for word in _WORDS + ["caching", "cache cache", "the cache", "nothingmatches"]:
         for repo in repos:
             for offset, limit in ((0, 1), (0, 3), (2, 3), (4, 1), (0, 5), (3, 4), (0, 100)):
                 filters = SearchFilters(repo=repo)
-                with pytest.MonkeyPatch.context() as patch:
-                    patch.setattr(search, "_run_impacts", counting)
-                    fast = search.search_experiences(store, word, filters, limit=limit,
-                                                     offset=offset)
+                fast = search.search_experiences(store, word, filters, limit=limit,
+                                                 offset=offset)
                 with pytest.MonkeyPatch.context() as patch:
                     patch.setattr(search, "_may_use_impacts", lambda f: False)
                     ranked = search.search_experiences(store, word, filters, limit=limit,
                                                        offset=offset)
                 assert fast == ranked, (word, repo, offset, limit)
+                from_lists += _from_lists(store, word, repo, limit, offset)
     return from_lists
 
 
@@ -105,6 +109,43 @@ def test_lists_answer_as_ranking_every_match_does(postgres_url, two_repos, small
         result = ingest_repository(store, str(alpha.path), name="alpha", shards=1)
         assert result.pruned_commits == 30
         assert _pages(store, [None, "alpha", "beta"]) > 100
+
+
+def test_one_statement_reads_the_lists_only_for_the_pages_they_hold(postgres_url, two_repos,
+                                                                    small_lists):
+    """Scores raised by 100 in the lists show which branch of the search's one statement
+    answered: the lists for a heavy word's pages within their depth, the GIN ranking for
+    deeper pages, for two words, and for a repository whose list lacks the word."""
+    (alpha, beta), _ = two_repos
+    with open_store(postgres_url) as store:
+        ingest_repository(store, str(alpha.path), name="alpha", shards=1)
+        ingest_repository(store, str(beta.path), name="beta", shards=1)
+        search_impacts.rebuild(store)
+        with store.transaction() as tx:
+            tx.execute("UPDATE search_impacts SET score = score + 100")
+            tx.execute("DELETE FROM search_impacts WHERE lexeme = 'cach' AND repo_id = "
+                       "(SELECT id FROM repositories WHERE name = 'beta')")
+
+        def scores(words, repo, limit, offset):
+            found = search.search_experiences(store, words, SearchFilters(repo=repo),
+                                              limit=limit, offset=offset)
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(search, "_may_use_impacts", lambda f: False)
+                ranked = search.search_experiences(store, words, SearchFilters(repo=repo),
+                                                   limit=limit, offset=offset)
+            assert found and all(r.match_mode == "all" for r in found)
+            return [r.score for r in found], found == ranked
+
+        for repo in (None, "alpha"):
+            listed, _ = scores("cache", repo, DEPTH, 0)
+            assert min(listed) > 100, repo
+            ranked, same = scores("cache", repo, 2, DEPTH - 1)
+            assert max(ranked) < 100 and same, repo
+        ranked, same = scores("cache", "beta", DEPTH, 0)  # beta's list lacks the word
+        assert max(ranked) < 100 and same
+        ranked, same = scores("cache parser", "alpha", 3, 0)
+        assert max(ranked) < 100 and same
+        assert search.search_experiences(store, "cache", SearchFilters(repo="gamma")) == []
 
 
 def test_a_deleted_repository_takes_its_lists_along(postgres_url, two_repos, small_lists):
