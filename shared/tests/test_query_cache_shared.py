@@ -21,6 +21,7 @@ import pytest
 import redis
 from ades.metrics.instruments import REGISTRY
 from ades.optimizer import LRUCache, QueryCache, SharedTier
+from ades.optimizer.blocking_redis import BLOCKING_TIMEOUT_SECONDS
 from ades.storage import open_store
 from ades.storage.repositories import record_ingest, register_repository
 from pgserver import free_port
@@ -264,9 +265,10 @@ def test_a_hung_redis_costs_one_client_timeout_per_breaker_window(
             durations.append(time.monotonic() - started)
     finally:
         os.kill(redis_server.process.pid, signal.SIGCONT)
-    assert durations[0] >= CLIENT_TIMEOUT * 0.9
-    assert durations[0] < CLIENT_TIMEOUT * 3
-    assert max(durations[1:]) < CLIENT_TIMEOUT / 3
+    # The tier's own sockets wait at most BLOCKING_TIMEOUT_SECONDS (shorter than the client's).
+    assert durations[0] >= BLOCKING_TIMEOUT_SECONDS * 0.9
+    assert durations[0] < CLIENT_TIMEOUT
+    assert max(durations[1:]) < BLOCKING_TIMEOUT_SECONDS / 3
     assert first.shared.stats()["errors"] == 1
 
 
@@ -360,3 +362,54 @@ def test_single_flight_works_between_greenlets_under_gevent():
     calls, seconds = done.stdout.split()
     assert calls == "1"
     assert float(seconds) < 2
+
+
+GEVENT_BLOCKING_TIER = """
+from gevent import monkey
+monkey.patch_all()
+import os, signal, sys, time
+import gevent
+import redis
+from ades.optimizer import SharedTier
+
+port, pid = int(sys.argv[1]), int(sys.argv[2])
+client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=2.0, socket_connect_timeout=2.0)
+tier = SharedTier(lambda: client, key_prefix=sys.argv[3], breaker_seconds=60)
+assert tier.store(tier.key_prefix + "k", ["v"])  # connected
+assert tier.lookup(tier.key_prefix + "k") == (True, ["v"])
+ticks = []
+
+def tick():
+    while True:
+        ticks.append(time.monotonic())
+        gevent.sleep(0.002)
+
+ticker = gevent.spawn(tick)
+gevent.sleep(0.05)
+os.kill(pid, signal.SIGSTOP)
+try:
+    started = time.monotonic()
+    found = tier.lookup(tier.key_prefix + "k")
+    ended = time.monotonic()
+finally:
+    os.kill(pid, signal.SIGCONT)
+gevent.sleep(0.05)
+ticker.kill()
+during = sum(started < t < ended for t in ticks)
+print(found[0], round(ended - started, 3), during, len(ticks))
+"""
+
+
+def test_under_gevent_a_shared_tier_call_waits_in_place_not_behind_other_greenlets(
+        redis_server, prefix):
+    # Redis paused mid-call: the worker's other greenlets must not run while the tier waits
+    # (a cooperative socket would let the 2 ms ticker run ~50 times), and the wait ends at
+    # the tier's short timeout, not the client's 2 s.
+    done = subprocess.run([sys.executable, "-c", GEVENT_BLOCKING_TIER, str(redis_server.port),
+                           str(redis_server.process.pid), prefix],
+                          capture_output=True, text=True, timeout=60, check=True)
+    found, seconds, during, total = done.stdout.split()
+    assert found == "False"  # the timeout is a miss, never an error to the caller
+    assert BLOCKING_TIMEOUT_SECONDS * 0.9 <= float(seconds) < 1.0
+    assert int(during) == 0
+    assert int(total) >= 20  # the ticker did run before and after

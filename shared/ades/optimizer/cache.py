@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..metrics import instruments
 from ..storage import Store
+from .blocking_redis import BLOCKING_TIMEOUT_SECONDS, blocking_connection_class
 
 if TYPE_CHECKING:
     import redis
@@ -333,14 +334,23 @@ class SharedTier:
 
 
 def _single_attempt(client: redis.Redis) -> redis.Redis:
-    """A client on a new pool with `client`'s connection settings but without retries."""
+    """A client on a new pool with `client`'s connection settings but without retries,
+    on blocking sockets whose timeout is at most `BLOCKING_TIMEOUT_SECONDS` (see
+    `ades.optimizer.blocking_redis`: under gevent, waiting in place for a cache command is
+    cheaper than queueing behind every other request of the worker)."""
     import redis
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
     pool = client.connection_pool
     settings = {**pool.connection_kwargs, "retry": Retry(NoBackoff(), 0)}
-    return redis.Redis(connection_pool=type(pool)(connection_class=pool.connection_class,
+    connection_class = blocking_connection_class(pool.connection_class)
+    if connection_class is not pool.connection_class:
+        for name in ("socket_timeout", "socket_connect_timeout"):
+            configured = settings.get(name)
+            settings[name] = (BLOCKING_TIMEOUT_SECONDS if configured is None
+                              else min(configured, BLOCKING_TIMEOUT_SECONDS))
+    return redis.Redis(connection_pool=type(pool)(connection_class=connection_class,
                                                   max_connections=pool.max_connections,
                                                   **settings))
 
