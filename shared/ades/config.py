@@ -338,7 +338,7 @@ SETTINGS: tuple[_Setting, ...] = (
     _Setting("server", "redis_timeout_seconds", "GAIT_REDIS_TIMEOUT",
              _Float(0.0, 60.0, low_inclusive=False), 0.5,
              "Seconds a Redis call (sessions, rate limits, shared cache) may take before "
-             "the feature falls back."),
+             "the feature falls back; the shared query cache waits at most 0.1 s."),
     _Setting("server", "repo_roots", "GAIT_REPO_ROOTS", _DirList(), None,
              f"Directories local repositories may be registered from ({os.pathsep!r}-"
              "separated); default $GAIT_DATA_DIR/repos.", nullable=True),
